@@ -1,0 +1,37 @@
+//! `cao inbox ID`: the messages sent to a terminal and what became of each.
+
+use std::process::ExitCode;
+
+use crate::engine::Engine;
+
+/// Arguments of `cao inbox`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Terminal id (8 hex characters, from `cao list`).
+    terminal_id: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the inbox, oldest first.
+pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
+    let messages = engine.inbox(&args.terminal_id)?;
+    if args.json {
+        super::print_json(&messages)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for m in messages {
+        let first_line = m.body.lines().next().unwrap_or_default();
+        let reason = m.error.map(|e| format!(" ({e})")).unwrap_or_default();
+        println!(
+            "{:>6} {:<10} {:<10} {}{}",
+            m.id,
+            m.sender_id,
+            format!("{:?}", m.status).to_lowercase(),
+            first_line,
+            reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

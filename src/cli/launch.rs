@@ -1,0 +1,104 @@
+//! `cao launch`: start a supervisor agent in a new tmux session and attach to it.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::engine::{CreateRequest, Engine};
+
+/// Arguments of `cao launch`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Agent profile of the supervisor (see `cao profiles`).
+    #[arg(long)]
+    agents: String,
+    /// CLI to run it in (claude_code, codex, gemini_cli, ..., fake); wins over the profile's.
+    #[arg(long)]
+    provider: Option<String>,
+    /// Name of the new tmux session (prefixed with `cao-` when it is not already).
+    #[arg(long)]
+    session_name: Option<String>,
+    /// Do not attach; print the terminal id once the agent is ready.
+    #[arg(long)]
+    headless: bool,
+    /// Trust the working directory without asking, and let the CLI skip its permission prompts.
+    #[arg(long)]
+    yolo: bool,
+    /// Directory the agent works in (default: the current directory).
+    #[arg(long)]
+    working_directory: Option<PathBuf>,
+}
+
+/// How long a headless launch waits for the CLI to be ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Creates the terminal, then waits for it (headless) or attaches.
+pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
+    let dir = match &args.working_directory {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    if !args.yolo {
+        confirm_trust(&dir)?;
+    }
+    let record = engine.create_terminal(CreateRequest {
+        profile: args.agents,
+        provider: args.provider,
+        session_name: args.session_name,
+        join_caller_session: false,
+        working_dir: Some(dir),
+        caller: None,
+        yolo: args.yolo,
+        initial_message: None,
+    })?;
+    if args.headless {
+        let status = engine.wait_ready(&record.id, READY_TIMEOUT)?;
+        println!(
+            "terminal {} ({} on {}) is {status} in session {}",
+            record.id, record.profile, record.provider, record.session
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut attach = std::process::Command::new("tmux");
+    if let Some(socket) = engine.tmux().socket() {
+        attach.args(["-L", socket]);
+    }
+    let status = attach
+        .args(["attach-session", "-t", &format!("={}", record.session)])
+        .env_remove("TMUX")
+        .status()
+        .context("cannot run tmux attach-session")?;
+    if !status.success() {
+        bail!(
+            "tmux could not attach; the agent is running in session {} (terminal {})",
+            record.session,
+            record.id
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks on a terminal whether the agent may work in `dir`; refuses without one.
+fn confirm_trust(dir: &std::path::Path) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "cao launch needs you to trust {} before an agent works there, and there is no terminal to ask on; pass --yolo to trust it",
+            dir.display()
+        );
+    }
+    eprint!(
+        "The agent will be able to read and change files in {}. Trust this directory? [y/N] ",
+        dir.display()
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        bail!("not trusted; nothing was started")
+    }
+}

@@ -1,0 +1,37 @@
+//! `cao list`: every live terminal with its status.
+
+use std::process::ExitCode;
+
+use crate::engine::Engine;
+
+/// Arguments of `cao list`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the terminals as a table or JSON.
+pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
+    let terminals = engine.list()?;
+    if args.json {
+        super::print_json(&terminals)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if terminals.is_empty() {
+        println!("no cao terminals; start one with `cao launch --agents code_supervisor`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7}",
+        "TERMINAL", "SESSION", "PROFILE", "PROVIDER", "STATUS", "INBOX"
+    );
+    for t in terminals {
+        println!(
+            "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7}",
+            t.id, t.session, t.profile, t.provider, t.status, t.pending_messages
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,94 @@
+//! The command line: one file per subcommand, each a thin caller of the engine.
+//! `anyhow` lives here, at the edge; errors print as one clear line and exit non-zero.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::engine::{self, Engine};
+
+mod inbox;
+mod internal;
+mod launch;
+mod list;
+mod output;
+mod profiles;
+mod send;
+mod shutdown;
+mod status;
+
+/// cao — CLI Agent Orchestrator: supervise AI coding agents in tmux over MCP.
+#[derive(Debug, Parser)]
+#[command(name = "cao", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the stdio MCP server (register this in your agent's MCP config).
+    McpServer,
+    /// Start a supervisor agent in a new tmux session and attach to it.
+    Launch(launch::Args),
+    /// List cao's terminals with their live status.
+    #[command(alias = "ls")]
+    List(list::Args),
+    /// Show one terminal's live status.
+    Status(status::Args),
+    /// Send a message to a terminal (typed when it is idle).
+    Send(send::Args),
+    /// Print a terminal's last answer or full output.
+    Output(output::Args),
+    /// Show the messages sent to a terminal and whether each was delivered.
+    Inbox(inbox::Args),
+    /// Exit agents and kill cao's tmux sessions.
+    Shutdown(shutdown::Args),
+    /// List the agent profiles cao can find.
+    Profiles(profiles::Args),
+    /// Become an agent CLI from a launch spec (run by tmux).
+    #[command(name = "_exec", hide = true)]
+    Exec(internal::ExecArgs),
+    /// Watch a pane and deliver its inbox (run by tmux pipe-pane).
+    #[command(name = "_watch", hide = true)]
+    Watch(internal::WatchArgs),
+}
+
+/// Runs a parsed command line and maps errors to a message on stderr and exit code 1.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::McpServer => crate::mcp::serve(),
+        Command::Exec(args) => internal::exec(args),
+        command => engine_command(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
+    crate::logging::init(&engine::home_dir());
+    let engine = Engine::from_env()?;
+    match command {
+        Command::Launch(args) => launch::run(&engine, args),
+        Command::List(args) => list::run(&engine, args),
+        Command::Status(args) => status::run(&engine, args),
+        Command::Send(args) => send::run(&engine, args),
+        Command::Output(args) => output::run(&engine, args),
+        Command::Inbox(args) => inbox::run(&engine, args),
+        Command::Shutdown(args) => shutdown::run(&engine, args),
+        Command::Profiles(args) => profiles::run(&engine, args),
+        Command::Watch(args) => internal::watch(&engine, args),
+        Command::McpServer | Command::Exec(_) => unreachable!("dispatched in run"),
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! `cao shutdown`: exit agents and kill cao's tmux sessions (only sessions named `cao-*`).
+
+use std::process::ExitCode;
+
+use crate::engine::Engine;
+
+/// Arguments of `cao shutdown`.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Args {
+    /// Every cao session.
+    #[arg(long)]
+    all: bool,
+    /// One session, by name.
+    #[arg(long)]
+    session: Option<String>,
+}
+
+/// Shuts down what was asked and says what it did.
+pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(session) = args.session {
+        engine.shutdown_session(&session)?;
+        println!("shut down session {session}");
+    } else if args.all {
+        let sessions = engine.shutdown_all()?;
+        if sessions.is_empty() {
+            println!("no cao sessions were running");
+        } else {
+            println!("shut down {}", sessions.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

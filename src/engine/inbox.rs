@@ -1,0 +1,250 @@
+//! Typing inbox messages into their receiver, exactly once and in order.
+//!
+//! Any cao process may deliver (the pane's watcher, the MCP server right after a
+//! `send_message`, a handoff waiting on its worker). A per-receiver file lock serializes them
+//! so order holds; messages are claimed in a transaction before they are typed, and the outcome
+//! is recorded after, so no message is typed twice. A deliverer that dies mid-typing leaves its
+//! claim behind; the next deliverer marks it failed (it may be partly typed) rather than retype
+//! or hide it.
+//!
+//! Several waiting messages are typed as one turn, each under a header naming its sender; a
+//! lone message is typed exactly as sent.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use super::{Engine, EngineError};
+use crate::providers::{self, Status};
+use crate::store::Message;
+
+/// What one delivery attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Nothing was waiting.
+    Nothing,
+    /// The receiver is busy (or starting): the messages wait for it to become idle.
+    NotReady(Status),
+    /// These message ids were typed as one turn.
+    Delivered(Vec<i64>),
+}
+
+/// Exclusive per-receiver delivery lock, released on drop (or when the process dies).
+struct DeliveryLock(File);
+
+impl DeliveryLock {
+    fn acquire(engine: &Engine, receiver: &str) -> Result<DeliveryLock, EngineError> {
+        let path = engine.run_dir()?.join(format!("{receiver}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| EngineError::Io {
+                what: format!("cannot open {}", path.display()),
+                source,
+            })?;
+        // Blocking: holders keep it for one capture and one paste (milliseconds).
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(EngineError::Io {
+                what: format!("cannot lock {}", path.display()),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(DeliveryLock(file))
+    }
+}
+
+impl Drop for DeliveryLock {
+    fn drop(&mut self) {
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+/// How long after typing cao watches for the CLI to take the turn before pressing Enter once
+/// more (some CLIs swallow an Enter that follows a paste too closely).
+const SUBMIT_CONFIRM: Duration = Duration::from_millis(1500);
+
+impl Engine {
+    /// Types every pending message of `receiver` if its CLI is ready for input.
+    pub fn deliver(&self, receiver: &str) -> Result<Delivery, EngineError> {
+        if !self.store().has_pending(receiver)? {
+            return Ok(Delivery::Nothing);
+        }
+        let record = self.terminal(receiver)?;
+        let provider = providers::get(&record.provider)?;
+        let _lock = DeliveryLock::acquire(self, receiver)?;
+        self.store().fail_orphaned_claims(receiver)?;
+        let Some(screen) = self.screen(&record)? else {
+            return Err(self.exited(&record, "before its messages could be delivered"));
+        };
+        let status = provider.status(&screen);
+        if !status.accepts_input() || provider.startup_keys(&screen).is_some() {
+            return Ok(Delivery::NotReady(status));
+        }
+        let messages = self.store().claim_pending(receiver)?;
+        if messages.is_empty() {
+            return Ok(Delivery::Nothing);
+        }
+        let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+        let text = compose(&messages);
+        let submit = provider.submit();
+        let enters = vec!["Enter"; submit.enters as usize];
+        let typed = if submit.pause.is_zero() {
+            self.tmux.paste(&record.pane_id, &text, &enters)
+        } else {
+            self.tmux
+                .paste(&record.pane_id, &text, &[])
+                .and_then(|()| {
+                    std::thread::sleep(submit.pause);
+                    self.tmux.send_keys(&record.pane_id, &enters)
+                })
+        };
+        match typed {
+            Ok(()) => {
+                self.store().finish_delivery(&ids, None)?;
+                self.store().touch_terminal(receiver)?;
+                if !submit.pause.is_zero() {
+                    self.confirm_submitted(&record.pane_id, provider.as_ref(), &screen);
+                }
+                Ok(Delivery::Delivered(ids))
+            }
+            Err(e) => {
+                let reason = format!("typing into the terminal failed: {e}");
+                self.store().finish_delivery(&ids, Some(&reason))?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// For CLIs that may take a fast Enter as a newline: if the screen shows no new turn
+    /// within a moment, press Enter once more.
+    fn confirm_submitted(&self, pane: &str, provider: &dyn providers::Provider, before: &str) {
+        let deadline = Instant::now() + SUBMIT_CONFIRM;
+        let before_status = provider.status(before);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            let Ok(screen) = self.tmux.capture(pane, None) else {
+                return;
+            };
+            let status = provider.status(&screen);
+            if status != before_status || !status.accepts_input() {
+                return;
+            }
+        }
+        let _ = self.tmux.send_keys(pane, &["Enter"]);
+    }
+}
+
+/// The text typed for a batch of messages.
+pub fn compose(messages: &[Message]) -> String {
+    if let [only] = messages {
+        return sanitize(&only.body);
+    }
+    let total = messages.len();
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            format!(
+                "[message {} of {total} from {}]\n{}",
+                i + 1,
+                m.sender_id,
+                sanitize(&m.body)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Makes message text safe to paste: drops escape sequences and control characters (so a
+/// message can neither end the bracketed paste early nor drive the terminal), keeping tabs
+/// and newlines; CRLF becomes LF.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
+                }
+            }
+            '\u{1b}' => skip_escape(&mut chars),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Skips the rest of an escape sequence (CSI, OSC, or a two-byte escape).
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.next() {
+        Some('[') => {
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        Some(']') | Some('P') | Some('_') | Some('^') => {
+            // OSC/DCS/APC/PM: until BEL or ST (ESC \).
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' {
+                    break;
+                }
+                if c == '\u{1b}' {
+                    if chars.peek() == Some(&'\\') {
+                        chars.next();
+                    }
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MessageStatus;
+
+    fn msg(id: i64, sender: &str, body: &str) -> Message {
+        Message {
+            id,
+            sender_id: sender.into(),
+            receiver_id: "r".into(),
+            body: body.into(),
+            status: MessageStatus::Delivering,
+            created_at: 0,
+            updated_at: 0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_lone_message_is_typed_as_sent() {
+        let body = "line 1\n  \"quoted\" $(rm -rf /) `x` → ✓";
+        assert_eq!(compose(&[msg(1, "a", body)]), body);
+    }
+
+    #[test]
+    fn a_batch_names_each_sender_in_order() {
+        let text = compose(&[msg(1, "aaaa1111", "one"), msg(2, "user", "two")]);
+        assert_eq!(
+            text,
+            "[message 1 of 2 from aaaa1111]\none\n\n[message 2 of 2 from user]\ntwo"
+        );
+    }
+
+    #[test]
+    fn escape_sequences_cannot_break_out_of_the_paste() {
+        let evil = "a\u{1b}[201~b\u{1b}]52;c;ZXZpbA==\u{7}c\u{0}d\u{8}e\r\nf";
+        assert_eq!(sanitize(evil), "abcde\nf");
+    }
+}

@@ -1,0 +1,205 @@
+//! Starting a terminal. The CLI is not handed to tmux as a command line: tmux runs
+//! `cao _exec SPEC`, which reads the argv and environment from a private file and `exec`s the
+//! CLI. No shell, no quoting, no 4 KB line limit, no tmux argument parsing of user text, and
+//! the window closes when the CLI exits.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CreateRequest, Engine, EngineError, SESSION_PREFIX, USER_SENDER, check_message,
+    mcp_servers_for, new_terminal_id, validate_session_name, watcher, workdir,
+};
+use crate::env;
+use crate::providers::LaunchSpec;
+use crate::store::{TerminalRecord, now_ms};
+
+/// What `cao _exec` needs to become the agent CLI.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// The CLI's argv; the first element is an absolute path.
+    pub argv: Vec<String>,
+    /// Environment to set on top of what tmux gives the pane.
+    pub env: BTreeMap<String, String>,
+}
+
+pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalRecord, EngineError> {
+    let profile = engine.profile(&req.profile)?;
+    let provider =
+        engine.resolve_provider(req.provider.as_deref(), &profile, req.caller.as_ref())?;
+    let executable = provider.executable()?;
+    let working_dir = match &req.working_dir {
+        Some(dir) => workdir::validate(dir)?,
+        None => workdir::validate(&default_working_dir(engine, req.caller.as_ref()))?,
+    };
+    if let Some(message) = &req.initial_message {
+        check_message(message)?;
+    }
+
+    let tmux = engine.tmux();
+    let caller_session = req
+        .caller
+        .as_ref()
+        .filter(|_| req.join_caller_session)
+        .map(|c| c.session.clone())
+        .filter(|s| tmux.has_session(s).unwrap_or(false));
+    let id = new_terminal_id();
+    let session = match (&caller_session, &req.session_name) {
+        (Some(s), _) => s.clone(),
+        (None, Some(name)) => {
+            validate_session_name(name)?;
+            let name = if name.starts_with(SESSION_PREFIX) {
+                name.clone()
+            } else {
+                format!("{SESSION_PREFIX}{name}")
+            };
+            if tmux.has_session(&name)? {
+                return Err(EngineError::SessionExists(name));
+            }
+            name
+        }
+        (None, None) => format!("{SESSION_PREFIX}{id}"),
+    };
+
+    let run_dir = engine.run_dir()?;
+    let scratch = run_dir.join(&id);
+    std::fs::create_dir_all(&scratch).map_err(|source| EngineError::Io {
+        what: format!("cannot create {}", scratch.display()),
+        source,
+    })?;
+    let spec = LaunchSpec {
+        terminal_id: &id,
+        profile: &profile,
+        mcp_servers: mcp_servers_for(engine, &id, &profile),
+        yolo: req.yolo,
+        working_dir: &working_dir,
+        scratch_dir: &scratch,
+    };
+    let argv = provider.command(&executable, &spec)?;
+    let mut child_env = inherited_env();
+    child_env.insert(env::CAO_TERMINAL_ID.into(), id.clone());
+    child_env.insert(env::CAO_HOME.into(), engine.home().display().to_string());
+    if let Some(socket) = tmux.socket() {
+        child_env.insert(env::CAO_TMUX_SOCKET.into(), socket.to_string());
+    }
+    child_env.extend(provider.env(&spec));
+    let spec_path = run_dir.join(format!("{id}.exec.json"));
+    write_private(
+        &spec_path,
+        &serde_json::to_vec(&ExecSpec {
+            argv,
+            env: child_env,
+        })
+        .expect("exec spec serializes"),
+    )
+    .map_err(|source| EngineError::Io {
+        what: format!("cannot write {}", spec_path.display()),
+        source,
+    })?;
+
+    let cao = std::env::current_exe().map_err(|source| EngineError::Io {
+        what: "cannot find the cao executable".into(),
+        source,
+    })?;
+    let tmux_argv = vec![
+        cao.display().to_string(),
+        "_exec".to_string(),
+        spec_path.display().to_string(),
+    ];
+    let window_name = format!("{}-{}", profile.name, id);
+    let cwd = working_dir.display().to_string();
+    let pane = if caller_session.is_some() {
+        tmux.new_window(&session, &window_name, &cwd, &tmux_argv)
+    } else {
+        tmux.new_session(&session, &window_name, &cwd, &tmux_argv)
+    };
+    let pane = match pane {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_file(&spec_path);
+            return Err(e.into());
+        }
+    };
+    let now = now_ms();
+    let record = TerminalRecord {
+        id: id.clone(),
+        session,
+        window_id: pane.window_id.clone(),
+        pane_id: pane.pane_id.clone(),
+        provider: provider.name().to_string(),
+        profile: profile.name.clone(),
+        created_by: req.caller.as_ref().map(|c| c.id.clone()),
+        working_dir: cwd,
+        created_at: now,
+        last_active: now,
+    };
+    engine.store().insert_terminal(&record)?;
+    if let Some(message) = &req.initial_message {
+        let sender = req
+            .caller
+            .as_ref()
+            .map_or(USER_SENDER.to_string(), |c| c.id.clone());
+        engine.store().enqueue(&sender, &id, message)?;
+    }
+    watcher::arm(engine, &record)?;
+    tracing::info!(terminal = %id, provider = provider.name(), profile = %profile.name, "terminal created");
+    Ok(record)
+}
+
+fn default_working_dir(engine: &Engine, caller: Option<&TerminalRecord>) -> PathBuf {
+    if let Some(caller) = caller
+        && let Ok(Some(pane)) = engine.tmux().pane(&caller.pane_id)
+    {
+        return PathBuf::from(pane.current_path);
+    }
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// The caller's environment minus the variables that would make the new CLI think it is
+/// nested in another agent or tmux client (and minus `TERM`, which tmux sets for the pane).
+fn inherited_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k != "TERM" && !env::NESTING_MARKERS.contains(&k.as_str()))
+        .collect()
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+/// `cao _exec SPEC`: becomes the CLI described by the spec file (deleted once read).
+/// Returns only on failure.
+pub fn exec_from_spec(path: &Path) -> std::io::Error {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let _ = std::fs::remove_file(path);
+    let spec: ExecSpec = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        Err(e) => return std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    };
+    let Some((program, args)) = spec.argv.split_first() else {
+        return std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty argv");
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    for marker in env::NESTING_MARKERS {
+        if !matches!(*marker, "TMUX" | "TMUX_PANE") {
+            cmd.env_remove(marker);
+        }
+    }
+    cmd.envs(&spec.env);
+    cmd.exec()
+}

@@ -1,0 +1,822 @@
+//! The one home of cao's logic: terminal lifecycle, input, status, output, the inbox and the
+//! handoff/assign patterns. The MCP server and the CLI are thin callers of [`Engine`].
+//!
+//! The engine is synchronous: every operation is a handful of short tmux calls and SQLite
+//! transactions. Async callers run it on a blocking thread.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::env;
+use crate::profiles::{self, Profile, ProfileError};
+use crate::providers::{self, Exit, McpServer, Provider, ProviderError, Status};
+use crate::store::{Message, MessageStatus, Store, StoreError, TerminalRecord};
+use crate::tmux::{PaneInfo, Tmux, TmuxError};
+
+mod inbox;
+mod launch;
+pub mod watcher;
+pub mod workdir;
+
+pub use inbox::Delivery;
+pub use launch::exec_from_spec as launch_exec;
+pub use workdir::WorkdirError;
+
+/// Sender id used for messages that come from a shell or a non-cao caller.
+pub const USER_SENDER: &str = "user";
+/// Prefix of every tmux session cao creates; `shutdown --all` touches nothing else.
+pub const SESSION_PREFIX: &str = "cao-";
+
+/// Everything that can go wrong in an engine operation. Each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A terminal id that is not 8 lowercase hex characters.
+    #[error("invalid terminal id {0:?}: expected 8 lowercase hex characters, as shown by `cao list`")]
+    InvalidTerminalId(String),
+    /// A well-formed id that cao does not know (or whose window is gone).
+    #[error("no terminal {0}; it may have exited. See `cao list` for live terminals")]
+    UnknownTerminal(String),
+    /// A session name with characters tmux would read as target syntax.
+    #[error("invalid session name {0:?}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit")]
+    InvalidSessionName(String),
+    /// The session exists already.
+    #[error("session '{0}' already exists; pick another --session-name or `cao shutdown --session {0}`")]
+    SessionExists(String),
+    /// No such cao session.
+    #[error("no cao session named '{0}'; see `cao list`")]
+    UnknownSession(String),
+    /// No CLI could be picked.
+    #[error("no provider given and none of the supported CLIs is on PATH ({0}); install one, pass --provider, or set CAO_PROVIDER")]
+    NoProvider(String),
+    /// The terminal's CLI exited.
+    #[error("the agent in terminal {id} exited{detail}")]
+    Exited { id: String, detail: String },
+    /// Waiting ran out of time.
+    #[error("timed out after {seconds}s waiting for terminal {id} to {what}")]
+    Timeout {
+        id: String,
+        seconds: u64,
+        what: &'static str,
+    },
+    /// The caller cancelled.
+    #[error("cancelled; terminal {0} was interrupted and closed")]
+    Cancelled(String),
+    /// The worker stopped in a state only a human or the supervisor can resolve.
+    #[error("terminal {id} is {status}: {detail}")]
+    Stuck {
+        id: String,
+        status: Status,
+        detail: String,
+    },
+    /// An empty message.
+    #[error("the message is empty; send some text")]
+    EmptyMessage,
+    /// A message over the size cap.
+    #[error("the message is {len} bytes, over the {max}-byte limit; send a shorter message or put the text in a file and send its path")]
+    MessageTooLarge { len: usize, max: usize },
+    /// Refused working directory.
+    #[error(transparent)]
+    Workdir(#[from] WorkdirError),
+    /// Profile lookup or parsing failed.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// Provider failure.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// tmux failure.
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    /// State store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Local file trouble (run directory, launch spec).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// Largest message cao will type (bytes); bigger texts belong in a file.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// What `create_terminal` should make.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// Agent profile name.
+    pub profile: String,
+    /// Provider chosen explicitly (`--provider`); wins over everything else.
+    pub provider: Option<String>,
+    /// Name for a new session (launch); `None` lets cao pick one or use the caller's session.
+    pub session_name: Option<String>,
+    /// Start in the caller's session (workers) instead of a new one.
+    pub join_caller_session: bool,
+    /// Working directory; default: the caller's pane directory, else the current directory.
+    pub working_dir: Option<PathBuf>,
+    /// The creating terminal.
+    pub caller: Option<TerminalRecord>,
+    /// Pass permission-skipping flags to the CLI.
+    pub yolo: bool,
+    /// A first message to queue: typed the moment the CLI is first ready.
+    pub initial_message: Option<String>,
+}
+
+/// A terminal and its live status, as shown by `list` and `status`.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct TerminalView {
+    /// Terminal id.
+    pub id: String,
+    /// tmux session.
+    pub session: String,
+    /// Agent profile.
+    pub profile: String,
+    /// Provider (CLI).
+    pub provider: String,
+    /// Live status read from the screen.
+    pub status: Status,
+    /// Terminal that created it, if any.
+    pub created_by: Option<String>,
+    /// Working directory.
+    pub working_dir: String,
+    /// Messages waiting in its inbox.
+    pub pending_messages: u32,
+}
+
+/// Which part of a terminal's output to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// The provider's extraction of the last answer.
+    #[default]
+    Last,
+    /// The whole scrollback.
+    Full,
+}
+
+/// A status change or heartbeat while waiting on a worker.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The worker's terminal id.
+    pub terminal_id: String,
+    /// Its current status.
+    pub status: Status,
+    /// Time since the wait began.
+    pub elapsed: Duration,
+}
+
+/// The result of a finished handoff.
+#[derive(Debug, Clone)]
+pub struct HandoffOutcome {
+    /// The worker's terminal id (now closed).
+    pub terminal_id: String,
+    /// The worker's last answer.
+    pub output: String,
+}
+
+/// How often waits re-read the screen: short enough to add little latency, long enough to
+/// cost nothing measurable (one `capture-pane` is ~2-3 ms).
+const POLL: Duration = Duration::from_millis(20);
+/// How long an exiting CLI gets before its window is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Checks a terminal id's shape before it goes anywhere near tmux or SQL.
+pub fn validate_terminal_id(id: &str) -> Result<(), EngineError> {
+    if id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidTerminalId(id.to_string()))
+    }
+}
+
+fn validate_session_name(name: &str) -> Result<(), EngineError> {
+    let ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidSessionName(name.to_string()))
+    }
+}
+
+/// A fresh random terminal id.
+fn new_terminal_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// The state directory: `CAO_HOME`, else the per-user data directory.
+pub fn home_dir() -> PathBuf {
+    env::non_empty(env::CAO_HOME)
+        .map(PathBuf::from)
+        .or_else(|| dirs::data_dir().map(|d| d.join("cao")))
+        .unwrap_or_else(|| PathBuf::from(".cao"))
+}
+
+/// The orchestrator: a state store plus a tmux server.
+pub struct Engine {
+    home: PathBuf,
+    tmux: Tmux,
+    store: Mutex<Store>,
+}
+
+impl Engine {
+    /// The engine for the environment's `CAO_HOME` and `CAO_TMUX_SOCKET`.
+    pub fn from_env() -> Result<Engine, EngineError> {
+        Engine::new(home_dir(), Tmux::from_env())
+    }
+
+    /// An engine over an explicit state directory and tmux server.
+    pub fn new(home: PathBuf, tmux: Tmux) -> Result<Engine, EngineError> {
+        let store = Store::open(&home)?;
+        Ok(Engine {
+            home,
+            tmux,
+            store: Mutex::new(store),
+        })
+    }
+
+    /// The state directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The tmux server.
+    pub fn tmux(&self) -> &Tmux {
+        &self.tmux
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn run_dir(&self) -> Result<PathBuf, EngineError> {
+        let dir = self.home.join("run");
+        std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
+            what: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+        Ok(dir)
+    }
+
+    /// The terminal running this process: `CAO_TERMINAL_ID`, else the tmux pane (`TMUX_PANE`)
+    /// mapped back to a terminal. `None` for a caller outside any cao terminal.
+    pub fn caller(&self) -> Result<Option<TerminalRecord>, EngineError> {
+        if let Some(id) = env::non_empty(env::CAO_TERMINAL_ID) {
+            validate_terminal_id(&id)?;
+            return Ok(self.store().terminal(&id)?);
+        }
+        if let Some(pane) = env::non_empty(env::TMUX_PANE) {
+            return Ok(self.store().terminal_by_pane(&pane)?);
+        }
+        Ok(None)
+    }
+
+    /// A terminal whose window still exists; a terminal whose window is gone is cleaned up
+    /// and reported unknown.
+    pub fn terminal(&self, id: &str) -> Result<TerminalRecord, EngineError> {
+        validate_terminal_id(id)?;
+        let record = self
+            .store()
+            .terminal(id)?
+            .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
+        if self.tmux.pane(&record.pane_id)?.is_none() {
+            self.forget(&record, "its window was closed")?;
+            return Err(EngineError::UnknownTerminal(id.to_string()));
+        }
+        Ok(record)
+    }
+
+    fn forget(&self, record: &TerminalRecord, reason: &str) -> Result<(), EngineError> {
+        self.store()
+            .delete_terminal(&record.id, &format!("receiver {} {reason}", record.id))?;
+        let _ = std::fs::remove_file(self.home.join("run").join(format!("{}.lock", record.id)));
+        Ok(())
+    }
+
+    /// Loads a profile by name from this engine's lookup path.
+    pub fn profile(&self, name: &str) -> Result<Profile, EngineError> {
+        Ok(profiles::load(&self.home, name)?)
+    }
+
+    /// Every profile cao can find.
+    pub fn profiles(&self) -> Vec<Profile> {
+        profiles::list(&self.home)
+    }
+
+    /// Picks the provider: explicit, else the profile's (when valid), else the caller's, else
+    /// `CAO_PROVIDER`, else the first supported CLI found on PATH.
+    pub fn resolve_provider(
+        &self,
+        explicit: Option<&str>,
+        profile: &Profile,
+        caller: Option<&TerminalRecord>,
+    ) -> Result<Box<dyn Provider>, EngineError> {
+        if let Some(name) = explicit {
+            return Ok(providers::get(name)?);
+        }
+        if let Some(name) = &profile.provider {
+            match providers::get(name) {
+                Ok(p) => return Ok(p),
+                Err(e) => tracing::warn!("profile {}: {e}; falling back", profile.name),
+            }
+        }
+        if let Some(caller) = caller {
+            return Ok(providers::get(&caller.provider)?);
+        }
+        if let Some(name) = env::non_empty(env::CAO_PROVIDER) {
+            return Ok(providers::get(&name)?);
+        }
+        let names = providers::known_names();
+        for name in names.iter().filter(|n| **n != "fake") {
+            let p = providers::get(name)?;
+            if p.executable().is_ok() {
+                return Ok(p);
+            }
+        }
+        Err(EngineError::NoProvider(
+            names
+                .iter()
+                .filter(|n| **n != "fake")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", "),
+        ))
+    }
+
+    /// Creates a terminal: resolves profile, provider, executable and working directory (all
+    /// checked before any window exists), starts the CLI in tmux, records it, queues the first
+    /// message if any, and arms the inbox watcher. Does not wait for the CLI to be ready.
+    pub fn create_terminal(&self, req: CreateRequest) -> Result<TerminalRecord, EngineError> {
+        launch::create(self, req)
+    }
+
+    /// Waits until the terminal's CLI is ready for input, answering start-up dialogs.
+    pub fn wait_ready(&self, id: &str, timeout: Duration) -> Result<Status, EngineError> {
+        let record = self.terminal(id)?;
+        let provider = providers::get(&record.provider)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(screen) = self.screen(&record)? else {
+                return Err(self.exited(&record, "while starting"));
+            };
+            if let Some(keys) = provider.startup_keys(&screen) {
+                self.tmux.send_keys(&record.pane_id, keys)?;
+            } else {
+                let status = provider.status(&screen);
+                if status.accepts_input() {
+                    return Ok(status);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    id: id.to_string(),
+                    seconds: timeout.as_secs(),
+                    what: "become ready",
+                });
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The visible screen, or `None` when the pane is gone.
+    fn screen(&self, record: &TerminalRecord) -> Result<Option<String>, EngineError> {
+        match self.tmux.capture(&record.pane_id, None) {
+            Ok(s) => Ok(Some(s)),
+            Err(TmuxError::Failed { .. }) | Err(TmuxError::NoServer(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn exited(&self, record: &TerminalRecord, when: &str) -> EngineError {
+        let _ = self.forget(record, "exited");
+        EngineError::Exited {
+            id: record.id.clone(),
+            detail: format!(" {when}"),
+        }
+    }
+
+    /// The live status of a terminal (one screen capture).
+    pub fn status(&self, id: &str) -> Result<Status, EngineError> {
+        validate_terminal_id(id)?;
+        let record = self
+            .store()
+            .terminal(id)?
+            .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
+        let provider = providers::get(&record.provider)?;
+        match self.screen(&record)? {
+            Some(screen) => Ok(provider.status(&screen)),
+            None => {
+                self.forget(&record, "exited")?;
+                Err(EngineError::UnknownTerminal(id.to_string()))
+            }
+        }
+    }
+
+    /// A terminal's output: the last answer, or the whole scrollback.
+    pub fn output(&self, id: &str, mode: OutputMode) -> Result<String, EngineError> {
+        let record = self.terminal(id)?;
+        let text = self.tmux.capture_all(&record.pane_id)?;
+        match mode {
+            OutputMode::Full => Ok(text),
+            OutputMode::Last => Ok(providers::get(&record.provider)?.last_response(&text)?),
+        }
+    }
+
+    /// Live terminals with their status, oldest first. Terminals whose window is gone are
+    /// cleaned up here (tmux is the truth for liveness).
+    pub fn list(&self) -> Result<Vec<TerminalView>, EngineError> {
+        let panes = self.tmux.list_panes()?;
+        let records = self.store().terminals()?;
+        let mut views = Vec::new();
+        for record in records {
+            let Some(pane) = panes.iter().find(|p| p.pane_id == record.pane_id) else {
+                self.forget(&record, "exited")?;
+                continue;
+            };
+            self.ensure_watcher(&record, Some(pane))?;
+            let provider = providers::get(&record.provider)?;
+            let status = match self.screen(&record)? {
+                Some(screen) => provider.status(&screen),
+                None => continue,
+            };
+            let pending = self
+                .store()
+                .inbox(&record.id)?
+                .iter()
+                .filter(|m| m.status == MessageStatus::Pending)
+                .count() as u32;
+            views.push(TerminalView {
+                id: record.id.clone(),
+                session: record.session.clone(),
+                profile: record.profile.clone(),
+                provider: record.provider.clone(),
+                status,
+                created_by: record.created_by.clone(),
+                working_dir: record.working_dir.clone(),
+                pending_messages: pending,
+            });
+        }
+        Ok(views)
+    }
+
+    /// The status view of one terminal.
+    pub fn view(&self, id: &str) -> Result<TerminalView, EngineError> {
+        let record = self.terminal(id)?;
+        let status = self.status(id)?;
+        let pending = self
+            .store()
+            .inbox(id)?
+            .iter()
+            .filter(|m| m.status == MessageStatus::Pending)
+            .count() as u32;
+        Ok(TerminalView {
+            id: record.id,
+            session: record.session,
+            profile: record.profile,
+            provider: record.provider,
+            status,
+            created_by: record.created_by,
+            working_dir: record.working_dir,
+            pending_messages: pending,
+        })
+    }
+
+    /// Asks a terminal's CLI to quit, waits briefly, then closes its window regardless.
+    pub fn exit_terminal(&self, id: &str) -> Result<(), EngineError> {
+        let record = self.terminal(id)?;
+        let provider = providers::get(&record.provider)?;
+        let submit = provider.submit();
+        let asked = match provider.exit() {
+            Exit::Text(text) => {
+                let enters = vec!["Enter"; submit.enters as usize];
+                self.tmux.paste(&record.pane_id, text, &enters)
+            }
+            Exit::Keys(keys) => self.tmux.send_keys(&record.pane_id, keys),
+        };
+        if asked.is_ok() {
+            let deadline = Instant::now() + EXIT_GRACE;
+            while Instant::now() < deadline {
+                if self.tmux.pane(&record.pane_id)?.is_none() {
+                    break;
+                }
+                std::thread::sleep(POLL);
+            }
+        }
+        if self.tmux.pane(&record.pane_id)?.is_some() {
+            self.tmux.kill_window(&record.window_id)?;
+        }
+        self.forget(&record, "was closed")
+    }
+
+    /// Interrupts the terminal's current turn.
+    pub fn interrupt(&self, id: &str) -> Result<(), EngineError> {
+        let record = self.terminal(id)?;
+        let provider = providers::get(&record.provider)?;
+        Ok(self
+            .tmux
+            .send_keys(&record.pane_id, provider.interrupt_keys())?)
+    }
+
+    /// Kills every cao session (names starting `cao-`) after asking each agent to exit.
+    pub fn shutdown_all(&self) -> Result<Vec<String>, EngineError> {
+        let sessions: Vec<String> = self
+            .tmux
+            .list_sessions()?
+            .into_iter()
+            .filter(|s| s.starts_with(SESSION_PREFIX))
+            .collect();
+        for s in &sessions {
+            self.shutdown_session(s)?;
+        }
+        // Records of terminals whose server is already gone.
+        let live = self.tmux.list_panes()?;
+        for record in self.store().terminals()? {
+            if !live.iter().any(|p| p.pane_id == record.pane_id) {
+                self.store()
+                    .delete_terminal(&record.id, "cao was shut down")?;
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Exits the agents of one session and kills it.
+    pub fn shutdown_session(&self, session: &str) -> Result<(), EngineError> {
+        if !self.tmux.has_session(session)? {
+            return Err(EngineError::UnknownSession(session.to_string()));
+        }
+        let records: Vec<TerminalRecord> = self
+            .store()
+            .terminals()?
+            .into_iter()
+            .filter(|r| r.session == session)
+            .collect();
+        for record in &records {
+            if let Ok(provider) = providers::get(&record.provider) {
+                let _ = self
+                    .tmux
+                    .send_keys(&record.pane_id, provider.interrupt_keys());
+            }
+        }
+        let pids: Vec<u32> = self
+            .tmux
+            .list_panes()?
+            .into_iter()
+            .filter(|p| p.session == session)
+            .map(|p| p.pid)
+            .collect();
+        self.tmux.kill_session(session)?;
+        // tmux sends SIGHUP to the panes; make sure nothing we started outlives the session.
+        wait_for_exit(&pids, EXIT_GRACE);
+        for record in &records {
+            self.forget(record, "was shut down")?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the terminal's inbox watcher is running (re-arms it if it died).
+    pub fn ensure_watcher(
+        &self,
+        record: &TerminalRecord,
+        pane: Option<&PaneInfo>,
+    ) -> Result<(), EngineError> {
+        let piped = match pane {
+            Some(p) => p.piped,
+            None => match self.tmux.pane(&record.pane_id)? {
+                Some(p) => p.piped,
+                None => return Ok(()),
+            },
+        };
+        if !piped {
+            watcher::arm(self, record)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `handoff`: a worker is created with `task` queued, and the call returns the
+    /// worker's answer once it has completed, closing the worker. The whole call is bounded
+    /// by `timeout`; on timeout the worker is left running for the caller to inspect.
+    pub fn handoff(
+        &self,
+        mut req: CreateRequest,
+        task: String,
+        timeout: Duration,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<HandoffOutcome, EngineError> {
+        check_message(&task)?;
+        let started = Instant::now();
+        let deadline = started + timeout;
+        req.initial_message = Some(task);
+        let record = self.create_terminal(req)?;
+        let id = record.id.clone();
+        let provider = providers::get(&record.provider)?;
+        let task_id = self
+            .store()
+            .inbox(&id)?
+            .first()
+            .map(|m| m.id)
+            .unwrap_or_default();
+        let mut last_status: Option<Status> = None;
+        let mut last_beat = Instant::now();
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                let _ = self.interrupt(&id);
+                let _ = self.exit_terminal(&id);
+                return Err(EngineError::Cancelled(id));
+            }
+            let Some(screen) = self.screen(&record)? else {
+                return Err(self.exited(&record, "before finishing the task"));
+            };
+            let delivered = self
+                .store()
+                .message(task_id)?
+                .is_some_and(|m| m.status == MessageStatus::Delivered);
+            let status = provider.status(&screen);
+            if last_status != Some(status) || last_beat.elapsed() >= Duration::from_secs(5) {
+                progress(Progress {
+                    terminal_id: id.clone(),
+                    status,
+                    elapsed: started.elapsed(),
+                });
+                last_status = Some(status);
+                last_beat = Instant::now();
+            }
+            if !delivered {
+                if let Some(keys) = provider.startup_keys(&screen) {
+                    self.tmux.send_keys(&record.pane_id, keys)?;
+                } else if status.accepts_input() {
+                    self.deliver(&id)?;
+                }
+            } else {
+                match status {
+                    Status::Completed => {
+                        let text = self.tmux.capture_all(&record.pane_id)?;
+                        let output = provider.last_response(&text)?;
+                        self.exit_terminal(&id)?;
+                        return Ok(HandoffOutcome {
+                            terminal_id: id,
+                            output,
+                        });
+                    }
+                    Status::WaitingUserAnswer | Status::Error => {
+                        let tail: Vec<&str> = providers::lines_from_bottom(&screen).take(6).collect();
+                        let tail: Vec<&str> = tail.into_iter().rev().collect();
+                        return Err(EngineError::Stuck {
+                            id: id.clone(),
+                            status,
+                            detail: format!(
+                                "the worker stopped with this on its screen:\n{}\nIt is still running: answer it with send_message, read it with the output tool, or close it.",
+                                tail.join("\n")
+                            ),
+                        });
+                    }
+                    Status::Idle | Status::Processing => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    id,
+                    seconds: timeout.as_secs(),
+                    what: "finish its task (it is still running: read it with the output tool or close it)",
+                });
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Stores a message for `receiver` and tries to type it at once if the receiver is idle.
+    /// Never waits for a busy receiver: its watcher types the message when it goes idle.
+    pub fn send_message(
+        &self,
+        sender: &str,
+        receiver: &str,
+        body: &str,
+    ) -> Result<Message, EngineError> {
+        let message = self.enqueue(sender, receiver, body)?;
+        if let Err(e) = self.deliver(receiver) {
+            tracing::debug!("immediate delivery to {receiver} deferred: {e}");
+        }
+        Ok(message)
+    }
+
+    /// Stores a message for `receiver` without trying to deliver it.
+    pub fn enqueue(&self, sender: &str, receiver: &str, body: &str) -> Result<Message, EngineError> {
+        check_message(body)?;
+        let record = self.terminal(receiver)?;
+        let message = self.store().enqueue(sender, receiver, body)?;
+        self.ensure_watcher(&record, None)?;
+        Ok(message)
+    }
+
+    /// Every message sent to a terminal.
+    pub fn inbox(&self, id: &str) -> Result<Vec<Message>, EngineError> {
+        validate_terminal_id(id)?;
+        Ok(self.store().inbox(id)?)
+    }
+
+    /// One message by id.
+    pub fn message(&self, id: i64) -> Result<Option<Message>, EngineError> {
+        Ok(self.store().message(id)?)
+    }
+}
+
+/// Refuses empty or oversized messages.
+pub fn check_message(body: &str) -> Result<(), EngineError> {
+    if body.trim().is_empty() {
+        return Err(EngineError::EmptyMessage);
+    }
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(EngineError::MessageTooLarge {
+            len: body.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Waits (bounded) for processes to exit; SIGKILLs any that outlive the grace period.
+fn wait_for_exit(pids: &[u32], grace: Duration) {
+    let alive = |pid: u32| unsafe { libc::kill(pid as i32, 0) == 0 };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && pids.iter().any(|p| alive(*p)) {
+        std::thread::sleep(POLL);
+    }
+    for pid in pids.iter().filter(|p| alive(**p)) {
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+}
+
+/// MCP servers given to every CLI cao starts: cao's own (so workers can always reply), then
+/// the profile's, unless the profile already declares a server named `cao`.
+pub fn mcp_servers_for(
+    engine: &Engine,
+    terminal_id: &str,
+    profile: &Profile,
+) -> BTreeMap<String, McpServer> {
+    let mut servers = BTreeMap::new();
+    for (name, value) in &profile.mcp_servers {
+        if let Ok(server) = serde_json::from_value::<McpServer>(value.clone()) {
+            servers.insert(name.clone(), server);
+        }
+    }
+    if !servers.contains_key("cao") {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "cao".into());
+        let mut env = BTreeMap::new();
+        env.insert(env::CAO_TERMINAL_ID.to_string(), terminal_id.to_string());
+        env.insert(env::CAO_HOME.to_string(), engine.home.display().to_string());
+        if let Some(socket) = engine.tmux.socket() {
+            env.insert(env::CAO_TMUX_SOCKET.to_string(), socket.to_string());
+        }
+        servers.insert(
+            "cao".to_string(),
+            McpServer {
+                command: exe,
+                args: vec!["mcp-server".into()],
+                env,
+            },
+        );
+    }
+    servers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_ids_are_8_lowercase_hex() {
+        assert!(validate_terminal_id("0a1b2c3d").is_ok());
+        for bad in ["../x", "a:b.c", "-t", "%1", "0a1b2c3", "0a1b2c3d4", "0A1B2C3D", ""] {
+            assert!(validate_terminal_id(bad).is_err(), "{bad}");
+        }
+        assert_eq!(new_terminal_id().len(), 8);
+        assert!(validate_terminal_id(&new_terminal_id()).is_ok());
+    }
+
+    #[test]
+    fn session_names_refuse_target_syntax() {
+        assert!(validate_session_name("cao-team_1").is_ok());
+        for bad in ["a:b", "a.b", "-t", "", "x;y", "a b"] {
+            assert!(validate_session_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_must_be_non_empty_and_bounded() {
+        assert!(matches!(check_message("  \n"), Err(EngineError::EmptyMessage)));
+        assert!(check_message("hi").is_ok());
+        let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        assert!(matches!(check_message(&big), Err(EngineError::MessageTooLarge { .. })));
+    }
+}

@@ -1,0 +1,167 @@
+//! The per-terminal inbox watcher: `cao _watch ID`, run by tmux `pipe-pane`, so it lives
+//! exactly as long as the pane (its stdin is the pane's output and ends when the pane does).
+//!
+//! Output is only a wake-up hint: when the pane has been quiet for a moment (or every
+//! [`BUSY_CHECK`] while output keeps flowing), and messages are waiting, the watcher reads the
+//! screen and delivers if the CLI is idle. A slow tick covers a stalled pipe. With an empty
+//! inbox it does nothing but block on its pipe and ask SQLite one cheap question per tick.
+//! When the pane dies, its undelivered messages are marked failed, and a worker that died
+//! before it was ever ready is reported to the terminal that created it.
+
+use std::io::Read;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::{Delivery, Engine, EngineError};
+use crate::env;
+use crate::providers;
+use crate::store::TerminalRecord;
+use crate::tmux::shell_quote;
+
+/// Quiet time after output before the screen is read.
+const SETTLE: Duration = Duration::from_millis(12);
+/// Longest a stream of output (a spinner) can delay a check while messages wait.
+const BUSY_CHECK: Duration = Duration::from_millis(150);
+/// Tick while messages wait (covers a stalled pipe).
+const PENDING_TICK: Duration = Duration::from_millis(500);
+/// Tick with an empty inbox.
+const IDLE_TICK: Duration = Duration::from_secs(2);
+
+/// Starts (or restarts) the watcher of a terminal through `pipe-pane`.
+pub fn arm(engine: &Engine, record: &TerminalRecord) -> Result<(), EngineError> {
+    let exe = std::env::current_exe().map_err(|source| EngineError::Io {
+        what: "cannot find the cao executable".into(),
+        source,
+    })?;
+    let mut command = format!(
+        "{}={} ",
+        env::CAO_HOME,
+        shell_quote(&engine.home().display().to_string())
+    );
+    if let Some(socket) = engine.tmux().socket() {
+        command.push_str(&format!("{}={} ", env::CAO_TMUX_SOCKET, shell_quote(socket)));
+    }
+    if let Some(filter) = env::non_empty(env::CAO_LOG) {
+        command.push_str(&format!("{}={} ", env::CAO_LOG, shell_quote(&filter)));
+    }
+    command.push_str(&format!(
+        "exec {} _watch {}",
+        shell_quote(&exe.display().to_string()),
+        record.id
+    ));
+    engine.tmux().pipe_pane(&record.pane_id, &command)?;
+    Ok(())
+}
+
+enum Event {
+    Output,
+    Closed,
+}
+
+/// Runs the watcher loop for `id` until the pane's output stream ends.
+pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
+    let record = engine.terminal(id)?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 8192];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Event::Closed);
+                    return;
+                }
+                Ok(_) => {
+                    if tx.send(Event::Output).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+
+    let mut ready = false;
+    let mut dirty_since: Option<Instant> = None;
+    // Check at once: the CLI may have drawn its prompt before the pipe was attached.
+    let mut check_now = true;
+    loop {
+        if check_now {
+            check_now = false;
+            dirty_since = None;
+            ready |= check(engine, &record, ready);
+        }
+        let pending = engine.store().has_pending(id).unwrap_or(false);
+        let wait = match dirty_since {
+            Some(since) if pending || !ready => {
+                SETTLE.min(BUSY_CHECK.saturating_sub(since.elapsed()))
+            }
+            Some(_) => IDLE_TICK,
+            None if pending || !ready => PENDING_TICK,
+            None => IDLE_TICK,
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Event::Output) => {
+                dirty_since.get_or_insert_with(Instant::now);
+                if dirty_since.is_some_and(|s| s.elapsed() >= BUSY_CHECK) && (pending || !ready) {
+                    check_now = true;
+                }
+            }
+            Ok(Event::Closed) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => check_now = true,
+        }
+    }
+    on_pane_closed(engine, &record, ready)
+}
+
+/// One look at the terminal: answer start-up dialogs, note readiness, deliver waiting mail.
+/// Returns whether the CLI has been seen ready.
+fn check(engine: &Engine, record: &TerminalRecord, was_ready: bool) -> bool {
+    let Ok(provider) = providers::get(&record.provider) else {
+        return was_ready;
+    };
+    let Ok(screen) = engine.tmux().capture(&record.pane_id, None) else {
+        return was_ready;
+    };
+    if let Some(keys) = provider.startup_keys(&screen) {
+        let _ = engine.tmux().send_keys(&record.pane_id, keys);
+        return was_ready;
+    }
+    let ready = was_ready || provider.status(&screen).accepts_input();
+    if ready {
+        match engine.deliver(&record.id) {
+            Ok(Delivery::Delivered(ids)) => tracing::debug!(terminal = %record.id, ?ids, "delivered"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(terminal = %record.id, "delivery failed: {e}"),
+        }
+    }
+    ready
+}
+
+/// The pipe ended: either the pane died (clean up, report) or the pipe was replaced.
+fn on_pane_closed(engine: &Engine, record: &TerminalRecord, ready: bool) -> Result<(), EngineError> {
+    if engine.tmux().pane(&record.pane_id)?.is_some() {
+        return Ok(()); // Re-armed by someone else; the new watcher takes over.
+    }
+    let task = engine
+        .store()
+        .inbox(&record.id)?
+        .into_iter()
+        .find(|m| m.status == crate::store::MessageStatus::Pending);
+    engine.forget(record, "exited")?;
+    if !ready && let Some(creator) = &record.created_by {
+        let mut note = format!(
+            "[cao] worker {} ({} on {}) exited during start-up, before it could take its task.",
+            record.id, record.profile, record.provider
+        );
+        if let Some(task) = task {
+            let preview: String = task.body.chars().take(200).collect();
+            note.push_str(&format!(" Its task was not delivered: {preview}"));
+        }
+        note.push_str(" Check that the CLI starts in a terminal, then assign the task again.");
+        match engine.send_message(&record.id, creator, &note) {
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not tell {creator} about {}: {e}", record.id),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Every environment variable cao reads or sets, in one place, so the contract is easy to audit.
+
+/// State directory: database, logs, installed profiles. Tests point it at a temp dir.
+pub const CAO_HOME: &str = "CAO_HOME";
+/// Name of a private tmux server (`tmux -L`); unset means the user's default server.
+pub const CAO_TMUX_SOCKET: &str = "CAO_TMUX_SOCKET";
+/// Provider used when neither the profile nor the caller decides one.
+pub const CAO_PROVIDER: &str = "CAO_PROVIDER";
+/// Set inside every terminal cao creates; how a cao process learns who is calling.
+pub const CAO_TERMINAL_ID: &str = "CAO_TERMINAL_ID";
+/// `true` exposes `working_directory` on the handoff/assign tools.
+pub const CAO_ENABLE_WORKING_DIRECTORY: &str = "CAO_ENABLE_WORKING_DIRECTORY";
+/// `true` appends the sender's id and reply instructions to assign / send_message text.
+pub const CAO_ENABLE_SENDER_ID_INJECTION: &str = "CAO_ENABLE_SENDER_ID_INJECTION";
+/// Tracing filter; logs go to a file under `CAO_HOME`, never to stdout (the MCP channel).
+pub const CAO_LOG: &str = "CAO_LOG";
+/// Overrides where the `fake` provider finds the fake agent binary.
+pub const CAO_FAKE_AGENT: &str = "CAO_FAKE_AGENT";
+/// Number of Enter presses the fake agent needs to submit (the `fake` provider mirrors it).
+pub const CAO_FAKE_ENTERS: &str = "CAO_FAKE_ENTERS";
+/// Set by tmux inside a pane; lets a cao process without `CAO_TERMINAL_ID` find its terminal.
+pub const TMUX_PANE: &str = "TMUX_PANE";
+
+/// Variables that make a CLI believe it runs nested inside another agent or tmux client;
+/// a worker must not inherit them from its caller.
+pub const NESTING_MARKERS: &[&str] = &[
+    "TMUX",
+    "TMUX_PANE",
+    "CLAUDECODE",
+    "CLAUDE_CODE_ENTRYPOINT",
+    "CLAUDE_CODE_SSE_PORT",
+    "GEMINI_CLI",
+    "CODEX_SANDBOX",
+    "CODEX_SANDBOX_NETWORK_DISABLED",
+    "OPENCODE",
+    CAO_TERMINAL_ID,
+];
+
+/// True when the variable is set to `true` or `1` (case-insensitive).
+pub fn flag(name: &str) -> bool {
+    std::env::var(name)
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+        .unwrap_or(false)
+}
+
+/// The value of a variable when set and not empty.
+pub fn non_empty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}

@@ -1,0 +1,13 @@
+//! cao — CLI Agent Orchestrator. One binary that lets an AI coding CLI supervise worker agents
+//! running in tmux, over MCP. The [`engine`] holds all the logic; [`cli`] and [`mcp`] are thin
+//! fronts over it.
+
+pub mod cli;
+pub mod engine;
+pub mod env;
+pub mod logging;
+pub mod mcp;
+pub mod profiles;
+pub mod providers;
+pub mod store;
+pub mod tmux;

@@ -1,0 +1,170 @@
+//! The `fake` provider drives `cao-fake-agent` (in `tools/fake-agent`), a scripted TUI agent
+//! with no model: what the tests, demos and benchmarks run.
+//!
+//! Its screen: a banner, a `fake> ` prompt, `* working (esc to interrupt)` while busy, answers
+//! as `● first line` + two-space indented lines, then `✓ done in 0.05s`; failures as
+//! `✗ error: ...` or `✗ interrupted`; a question as `? ... (y/n)`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{
+    LaunchSpec, Provider, ProviderError, Status, Submit, find_on_path, is_executable,
+    lines_from_bottom,
+};
+use crate::env;
+
+/// The fake agent's provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fake;
+
+const PROGRAM: &str = "cao-fake-agent";
+const PROMPT: &str = "fake>";
+const BUSY: &str = "(esc to interrupt)";
+const ANSWER: &str = "● ";
+const DONE: &str = "✓ done";
+const FAILED: &str = "✗ ";
+const CONTINUATION: &str = "....  ";
+
+impl Provider for Fake {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn executable(&self) -> Result<PathBuf, ProviderError> {
+        if let Some(path) = env::non_empty(env::CAO_FAKE_AGENT) {
+            return Ok(PathBuf::from(path));
+        }
+        // Built with the workspace: next to `cao` (or one level up, for test binaries in deps/).
+        if let Ok(exe) = std::env::current_exe() {
+            for dir in exe.ancestors().skip(1).take(2) {
+                let candidate = dir.join(PROGRAM);
+                if is_executable(&candidate) {
+                    return Ok(candidate);
+                }
+            }
+        }
+        find_on_path(PROGRAM).ok_or(ProviderError::NotInstalled {
+            provider: "fake",
+            program: PROGRAM,
+            hint: "; build it with `cargo build --workspace` (it lands next to cao) or set CAO_FAKE_AGENT".into(),
+        })
+    }
+
+    fn command(&self, executable: &Path, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        let mcp = serde_json::json!({ "mcpServers": spec.mcp_servers });
+        Ok(vec![
+            executable.display().to_string(),
+            "--profile".into(),
+            spec.profile.name.clone(),
+            "--mcp-config".into(),
+            mcp.to_string(),
+        ])
+    }
+
+    fn status(&self, screen: &str) -> Status {
+        let mut lines = lines_from_bottom(screen).skip_while(|l| l.starts_with(CONTINUATION));
+        let Some(last) = lines.next() else {
+            return Status::Processing;
+        };
+        if last.contains(BUSY) {
+            return Status::Processing;
+        }
+        if last.starts_with("? ") && last.trim_end().ends_with("(y/n)") {
+            return Status::WaitingUserAnswer;
+        }
+        if !last.starts_with(PROMPT) {
+            return Status::Processing;
+        }
+        for line in lines {
+            if line.starts_with(DONE) {
+                return Status::Completed;
+            }
+            if line.starts_with(FAILED) {
+                return Status::Error;
+            }
+            if line.starts_with(PROMPT) || line.starts_with(ANSWER) {
+                break;
+            }
+        }
+        Status::Idle
+    }
+
+    fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
+        let lines: Vec<&str> = screen.lines().collect();
+        let start = lines
+            .iter()
+            .rposition(|l| l.starts_with(ANSWER))
+            .ok_or(ProviderError::NoAnswer { provider: "fake" })?;
+        let mut answer = vec![&lines[start][ANSWER.len()..]];
+        for line in &lines[start + 1..] {
+            if line.starts_with(DONE) {
+                break;
+            }
+            answer.push(line.strip_prefix("  ").unwrap_or(line));
+        }
+        Ok(answer.join("\n").trim_end().to_string())
+    }
+
+    fn submit(&self) -> Submit {
+        let enters = env::non_empty(env::CAO_FAKE_ENTERS)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1u8)
+            .clamp(1, 2);
+        Submit {
+            enters,
+            pause: Duration::ZERO,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BANNER: &str = "cao fake agent · profile developer\ntype /exit to quit\n\n";
+
+    #[test]
+    fn fresh_prompt_is_idle() {
+        assert_eq!(Fake.status(&format!("{BANNER}fake> \n\n\n")), Status::Idle);
+        assert_eq!(Fake.status(&format!("{BANNER}fake> typing\n")), Status::Idle);
+    }
+
+    #[test]
+    fn working_line_is_processing_even_below_an_old_answer() {
+        let screen = format!(
+            "{BANNER}fake> a\n● fake answer: a\n✓ done in 0.05s\n\nfake> b\n* working (esc to interrupt)\n"
+        );
+        assert_eq!(Fake.status(&screen), Status::Processing);
+    }
+
+    #[test]
+    fn answer_then_prompt_is_completed_and_extracted_whole() {
+        let screen = format!(
+            "{BANNER}fake> x\n● fake answer: line one\n  \n  line three\n✓ done in 0.05s\n\nfake> \n"
+        );
+        assert_eq!(Fake.status(&screen), Status::Completed);
+        assert_eq!(
+            Fake.last_response(&screen).unwrap(),
+            "fake answer: line one\n\nline three"
+        );
+    }
+
+    #[test]
+    fn error_question_and_startup() {
+        let err = format!("{BANNER}fake> x\n✗ error: simulated failure\n\nfake> \n");
+        assert_eq!(Fake.status(&err), Status::Error);
+        let ask = format!("{BANNER}fake> x\n? Proceed with the change? (y/n)\n");
+        assert_eq!(Fake.status(&ask), Status::WaitingUserAnswer);
+        assert_eq!(Fake.status(""), Status::Processing);
+        assert!(Fake.last_response(BANNER).is_err());
+    }
+
+    #[test]
+    fn typed_multiline_input_keeps_status() {
+        let screen = format!(
+            "{BANNER}fake> a\n● fake answer: a\n✓ done in 0.05s\n\nfake> first\n....  second\n"
+        );
+        assert_eq!(Fake.status(&screen), Status::Completed);
+    }
+}

@@ -1,0 +1,216 @@
+//! One provider per agent CLI. A provider knows how to start its CLI from a profile, how to
+//! answer its start-up dialogs, how input is submitted, and — as pure functions of the screen
+//! text — which of the five statuses the CLI is in and what its last answer was.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::profiles::Profile;
+
+mod fake;
+
+pub use fake::Fake;
+
+/// The five terminal statuses, as in the original CAO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// At its prompt with nothing answered yet: ready for a task.
+    Idle,
+    /// Working on input (or still starting up).
+    Processing,
+    /// At its prompt after an answer: ready, and the answer can be read.
+    Completed,
+    /// Asking the user something (a permission or yes/no question).
+    WaitingUserAnswer,
+    /// The last turn ended in an error.
+    Error,
+}
+
+impl Status {
+    /// Whether text typed now would be taken as a new turn (the inbox only types then).
+    pub fn accepts_input(self) -> bool {
+        matches!(self, Status::Idle | Status::Completed)
+    }
+
+    /// The lowercase name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Processing => "processing",
+            Status::Completed => "completed",
+            Status::WaitingUserAnswer => "waiting_user_answer",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What can go wrong in a provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// No provider has this name.
+    #[error("unknown provider '{name}'; supported providers: {}", known_names().join(", "))]
+    Unknown { name: String },
+    /// The provider's CLI could not be found.
+    #[error("the {provider} CLI ('{program}') was not found on PATH{hint}")]
+    NotInstalled {
+        provider: &'static str,
+        program: &'static str,
+        hint: String,
+    },
+    /// The screen holds no answer to extract.
+    #[error("no answer found on the {provider} screen; the agent may not have answered yet")]
+    NoAnswer { provider: &'static str },
+    /// Preparing the CLI's configuration failed.
+    #[error("could not prepare {provider}'s configuration: {reason}")]
+    Config {
+        provider: &'static str,
+        reason: String,
+    },
+}
+
+/// An MCP server to hand to a CLI, in the `{command, args, env}` shape most CLIs share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpServer {
+    /// Program to run.
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment for it.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Everything a provider needs to build its CLI's command line.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec<'a> {
+    /// The new terminal's id.
+    pub terminal_id: &'a str,
+    /// The agent profile (system prompt, model, MCP servers).
+    pub profile: &'a Profile,
+    /// MCP servers to give the CLI: cao's own first, then the profile's.
+    pub mcp_servers: BTreeMap<String, McpServer>,
+    /// Skip the CLI's permission prompts (the user asked with `--yolo`).
+    pub yolo: bool,
+    /// Directory the CLI starts in.
+    pub working_dir: &'a Path,
+    /// A private directory for files the CLI needs (e.g. an MCP config file).
+    pub scratch_dir: &'a Path,
+}
+
+/// How typed text becomes a submitted turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submit {
+    /// Enter presses after the paste.
+    pub enters: u8,
+    /// Pause between the paste and the first Enter (CLIs that treat a fast Enter after a
+    /// paste burst as a newline need one).
+    pub pause: Duration,
+}
+
+/// How to make a CLI quit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Type this text and submit it (e.g. `/exit`).
+    Text(&'static str),
+    /// Press these keys (e.g. `C-d`, `C-x`).
+    Keys(&'static [&'static str]),
+}
+
+/// One agent CLI, as cao drives it.
+pub trait Provider: Send + Sync {
+    /// The provider's name (`claude_code`, `fake`, ...).
+    fn name(&self) -> &'static str;
+
+    /// The absolute path of the CLI's executable, resolved before any window is created so a
+    /// missing CLI is reported at once.
+    fn executable(&self) -> Result<PathBuf, ProviderError>;
+
+    /// The CLI's argv (first element: `executable`), built from the profile.
+    fn command(&self, executable: &Path, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError>;
+
+    /// Extra environment for the CLI process.
+    fn env(&self, _spec: &LaunchSpec<'_>) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// The status shown on `screen` (the visible pane), read from the bottom up.
+    fn status(&self, screen: &str) -> Status;
+
+    /// The text of the last answer on `screen` (scrollback included), without UI chrome.
+    fn last_response(&self, screen: &str) -> Result<String, ProviderError>;
+
+    /// Keys that answer a start-up dialog visible on `screen`, if any.
+    fn startup_keys(&self, _screen: &str) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    /// How input is submitted.
+    fn submit(&self) -> Submit {
+        Submit {
+            enters: 1,
+            pause: Duration::ZERO,
+        }
+    }
+
+    /// Keys that interrupt the current turn.
+    fn interrupt_keys(&self) -> &'static [&'static str] {
+        &["Escape"]
+    }
+
+    /// How to make the CLI quit.
+    fn exit(&self) -> Exit {
+        Exit::Text("/exit")
+    }
+}
+
+/// Names of every provider, in the order `CAO_PROVIDER`'s auto-detection tries them.
+pub fn known_names() -> Vec<&'static str> {
+    vec!["fake"]
+}
+
+/// The provider called `name`.
+pub fn get(name: &str) -> Result<Box<dyn Provider>, ProviderError> {
+    match name {
+        "fake" => Ok(Box::new(Fake)),
+        _ => Err(ProviderError::Unknown {
+            name: name.to_string(),
+        }),
+    }
+}
+
+/// Finds `program` on `PATH` (absolute path returned; cao never relies on a shell's PATH).
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// Whether `path` is an executable regular file.
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Lines of a screen from the bottom up, skipping trailing blank lines.
+pub fn lines_from_bottom(screen: &str) -> impl Iterator<Item = &str> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let end = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(0, |i| i + 1);
+    lines.into_iter().take(end).rev()
+}

@@ -1,0 +1,462 @@
+//! Shared state of all cao processes: one SQLite database under `CAO_HOME` (WAL mode, a busy
+//! timeout, short transactions). Holds the terminals cao created and the inbox of messages
+//! waiting to be typed into them. tmux stays the truth for liveness; this is the record.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+
+/// What can go wrong with the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The state directory could not be created or written.
+    #[error("cannot use the state directory {path}: {source}; set CAO_HOME to a writable directory")]
+    Home {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// SQLite refused an operation.
+    #[error("state database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer cao.
+    #[error("the state database has schema version {found}, newer than this cao understands ({supported}); upgrade cao or use another CAO_HOME")]
+    TooNew { found: i64, supported: i64 },
+}
+
+/// A terminal cao created: one agent CLI in one tmux window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerminalRecord {
+    /// 8 lowercase hex chars; exported to the pane as `CAO_TERMINAL_ID`.
+    pub id: String,
+    /// tmux session name.
+    pub session: String,
+    /// tmux window id (`@N`).
+    pub window_id: String,
+    /// tmux pane id (`%N`).
+    pub pane_id: String,
+    /// Provider (CLI) running in it.
+    pub provider: String,
+    /// Agent profile it was started with.
+    pub profile: String,
+    /// Terminal that created it (`None` for one started from a shell).
+    pub created_by: Option<String>,
+    /// Directory the CLI started in.
+    pub working_dir: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the last input cao typed into it.
+    pub last_active: i64,
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Stored, waiting for the receiver to become idle.
+    Pending,
+    /// Claimed by a deliverer that is typing it right now.
+    Delivering,
+    /// Typed into the receiver.
+    Delivered,
+    /// Could not be delivered; `error` says why.
+    Failed,
+}
+
+impl MessageStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Delivering => "delivering",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> MessageStatus {
+        match s {
+            "pending" => MessageStatus::Pending,
+            "delivering" => MessageStatus::Delivering,
+            "delivered" => MessageStatus::Delivered,
+            _ => MessageStatus::Failed,
+        }
+    }
+}
+
+/// One inbox message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// Increasing id: the delivery order per receiver.
+    pub id: i64,
+    /// Sending terminal id, or `user`.
+    pub sender_id: String,
+    /// Receiving terminal id.
+    pub receiver_id: String,
+    /// The text to type.
+    pub body: String,
+    /// Delivery state.
+    pub status: MessageStatus,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the last state change.
+    pub updated_at: i64,
+    /// Why delivery failed.
+    pub error: Option<String>,
+}
+
+/// Schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS terminals (
+    id          TEXT PRIMARY KEY,
+    session     TEXT NOT NULL,
+    window_id   TEXT NOT NULL,
+    pane_id     TEXT NOT NULL,
+    provider    TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    created_by  TEXT,
+    working_dir TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    last_active INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender_id   TEXT NOT NULL,
+    receiver_id TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending','delivering','delivered','failed')),
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    claimed_by  INTEGER,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS inbox_by_receiver ON inbox (receiver_id, status, id);
+";
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A connection to the state database. Cheap to open; each cao process holds one.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating and migrating when needed) the database in `home`.
+    pub fn open(home: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(home).map_err(|source| StoreError::Home {
+            path: home.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open(home.join("cao.db"))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < 1 {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA_V1)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Records a new terminal.
+    pub fn insert_terminal(&self, t: &TerminalRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO terminals (id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![t.id, t.session, t.window_id, t.pane_id, t.provider, t.profile, t.created_by, t.working_dir, t.created_at, t.last_active],
+        )?;
+        Ok(())
+    }
+
+    /// One terminal by id.
+    pub fn terminal(&self, id: &str) -> Result<Option<TerminalRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active FROM terminals WHERE id = ?1",
+                [id],
+                terminal_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The terminal running in a tmux pane (maps `TMUX_PANE` back to a terminal).
+    pub fn terminal_by_pane(&self, pane_id: &str) -> Result<Option<TerminalRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active FROM terminals WHERE pane_id = ?1",
+                [pane_id],
+                terminal_from_row,
+            )
+            .optional()?)
+    }
+
+    /// All terminals, oldest first.
+    pub fn terminals(&self) -> Result<Vec<TerminalRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active FROM terminals ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], terminal_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets a terminal; its undelivered messages are marked failed with `reason`.
+    pub fn delete_terminal(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.conn.execute(
+            "UPDATE inbox SET status = 'failed', error = ?2, updated_at = ?3
+             WHERE receiver_id = ?1 AND status IN ('pending', 'delivering')",
+            params![id, reason, now],
+        )?;
+        self.conn
+            .execute("DELETE FROM terminals WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Notes that cao just typed into a terminal.
+    pub fn touch_terminal(&self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE terminals SET last_active = ?2 WHERE id = ?1",
+            params![id, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a message as pending and returns it.
+    pub fn enqueue(&self, sender: &str, receiver: &str, body: &str) -> Result<Message, StoreError> {
+        let now = now_ms();
+        self.conn.execute(
+            "INSERT INTO inbox (sender_id, receiver_id, body, status, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+            params![sender, receiver, body, now],
+        )?;
+        Ok(Message {
+            id: self.conn.last_insert_rowid(),
+            sender_id: sender.to_string(),
+            receiver_id: receiver.to_string(),
+            body: body.to_string(),
+            status: MessageStatus::Pending,
+            created_at: now,
+            updated_at: now,
+            error: None,
+        })
+    }
+
+    /// Whether a receiver has messages waiting (cheap: the watcher asks on every screen change).
+    pub fn has_pending(&self, receiver: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM inbox WHERE receiver_id = ?1 AND status = 'pending')",
+                [receiver],
+                |r| r.get(0),
+            )?)
+    }
+
+    /// Atomically moves every pending message of `receiver` to `delivering`, oldest first, and
+    /// returns them. Whoever gets a message here is the only one who may type it.
+    pub fn claim_pending(&mut self, receiver: &str) -> Result<Vec<Message>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let messages = {
+            let mut stmt = tx.prepare(
+                "SELECT id, sender_id, receiver_id, body, status, created_at, updated_at, error FROM inbox
+                 WHERE receiver_id = ?1 AND status = 'pending' ORDER BY id",
+            )?;
+            let rows = stmt.query_map([receiver], message_from_row)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let now = now_ms();
+        for m in &messages {
+            tx.execute(
+                "UPDATE inbox SET status = 'delivering', claimed_by = ?2, updated_at = ?3 WHERE id = ?1",
+                params![m.id, std::process::id(), now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(messages
+            .into_iter()
+            .map(|m| Message {
+                status: MessageStatus::Delivering,
+                updated_at: now,
+                ..m
+            })
+            .collect())
+    }
+
+    /// Records the outcome of typing claimed messages.
+    pub fn finish_delivery(&self, ids: &[i64], error: Option<&str>) -> Result<(), StoreError> {
+        let status = if error.is_some() {
+            MessageStatus::Failed
+        } else {
+            MessageStatus::Delivered
+        };
+        let now = now_ms();
+        for id in ids {
+            self.conn.execute(
+                "UPDATE inbox SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1 AND status = 'delivering'",
+                params![id, status.as_str(), error, now],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Messages left `delivering` by a process that died before recording the outcome: they
+    /// may or may not have been typed, so they are marked failed (never retyped, never hidden).
+    pub fn fail_orphaned_claims(&self, receiver: &str) -> Result<usize, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, claimed_by FROM inbox WHERE receiver_id = ?1 AND status = 'delivering'",
+        )?;
+        let claims: Vec<(i64, Option<i64>)> = stmt
+            .query_map([receiver], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut failed = 0;
+        for (id, pid) in claims {
+            let alive = pid.is_some_and(|p| process_alive(p as i32));
+            if !alive {
+                failed += self.conn.execute(
+                    "UPDATE inbox SET status = 'failed', error = 'the deliverer died while typing it; it may be partly typed', updated_at = ?2 WHERE id = ?1 AND status = 'delivering'",
+                    params![id, now_ms()],
+                )?;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Every message to `receiver`, oldest first.
+    pub fn inbox(&self, receiver: &str) -> Result<Vec<Message>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, sender_id, receiver_id, body, status, created_at, updated_at, error FROM inbox
+             WHERE receiver_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([receiver], message_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One message by id.
+    pub fn message(&self, id: i64) -> Result<Option<Message>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, sender_id, receiver_id, body, status, created_at, updated_at, error FROM inbox WHERE id = ?1",
+                [id],
+                message_from_row,
+            )
+            .optional()?)
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    // Signal 0 checks existence without touching the process.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn terminal_from_row(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
+    Ok(TerminalRecord {
+        id: r.get(0)?,
+        session: r.get(1)?,
+        window_id: r.get(2)?,
+        pane_id: r.get(3)?,
+        provider: r.get(4)?,
+        profile: r.get(5)?,
+        created_by: r.get(6)?,
+        working_dir: r.get(7)?,
+        created_at: r.get(8)?,
+        last_active: r.get(9)?,
+    })
+}
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
+    let status: String = r.get(4)?;
+    Ok(Message {
+        id: r.get(0)?,
+        sender_id: r.get(1)?,
+        receiver_id: r.get(2)?,
+        body: r.get(3)?,
+        status: MessageStatus::parse(&status),
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+        error: r.get(7)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn claim_is_exclusive_and_ordered() {
+        let (dir, mut a) = store();
+        let mut b = Store::open(dir.path()).unwrap();
+        a.enqueue("s1", "r", "one").unwrap();
+        a.enqueue("s2", "r", "two").unwrap();
+        let got = a.claim_pending("r").unwrap();
+        assert_eq!(
+            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        assert!(b.claim_pending("r").unwrap().is_empty());
+        a.finish_delivery(&[got[0].id, got[1].id], None).unwrap();
+        assert!(
+            b.inbox("r")
+                .unwrap()
+                .iter()
+                .all(|m| m.status == MessageStatus::Delivered)
+        );
+    }
+
+    #[test]
+    fn deleting_a_terminal_fails_its_pending_messages() {
+        let (_dir, s) = store();
+        let m = s.enqueue("user", "abcd1234", "hi").unwrap();
+        s.delete_terminal("abcd1234", "receiver exited").unwrap();
+        let m = s.message(m.id).unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Failed);
+        assert_eq!(m.error.as_deref(), Some("receiver exited"));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let (dir, s) = store();
+        s.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(s);
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}
