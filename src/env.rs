@@ -47,3 +47,6 @@ pub fn flag(name: &str) -> bool {
 pub fn non_empty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+
+/// Set to `1` inside terminals launched with `--yolo`: their workers skip permission prompts too.
+pub const CAO_YOLO: &str = "CAO_YOLO";

@@ -86,6 +86,9 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     if let Some(socket) = tmux.socket() {
         child_env.insert(env::CAO_TMUX_SOCKET.into(), socket.to_string());
     }
+    if req.yolo {
+        child_env.insert(env::CAO_YOLO.into(), "1".into());
+    }
     child_env.extend(provider.env(&spec));
     let spec_path = run_dir.join(format!("{id}.exec.json"));
     write_private(

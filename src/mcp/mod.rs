@@ -1,6 +1,560 @@
-//! The stdio MCP server (`cao mcp-server`).
+//! The stdio MCP server (`cao mcp-server`): the tools a supervisor agent uses to hand out work
+//! and pass messages. Each tool is a thin async wrapper that runs one engine operation on a
+//! blocking thread, so calls run concurrently and a long handoff never delays anything else.
+//! Nothing but JSON-RPC is ever written to stdout.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{self, CreateRequest, Engine, EngineError, OutputMode, USER_SENDER};
+use crate::env;
+use crate::providers::Status;
 
 /// Serves MCP on stdin/stdout until the client disconnects.
-pub fn serve() -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("the MCP server is not built yet")
+pub fn serve() -> anyhow::Result<ExitCode> {
+    let home = engine::home_dir();
+    crate::logging::init(&home);
+    let engine = Arc::new(Engine::from_env()?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let service = CaoServer::new(engine)
+            .serve(rmcp::transport::stdio())
+            .await?;
+        service.waiting().await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+const INSTRUCTIONS: &str = "cao runs worker agents in tmux terminals for you. Three patterns: \
+handoff — start a worker with an agent profile, give it a task, wait for its final answer and get it back (the worker is closed afterwards); \
+assign — start a worker with a task and get its terminal id at once; the worker reports back later with send_message, so tell it your terminal id and to reply; \
+send_message — queue a message for another terminal; it is typed into that terminal when it is idle, in order, exactly once. \
+Use list_terminals, get_terminal_output and close_terminal to watch and manage your workers, and list_profiles to see which agent profiles exist.";
+
+/// Parameters of `handoff`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HandoffParams {
+    /// Agent profile of the worker (see list_profiles), e.g. "developer".
+    pub agent_profile: String,
+    /// The complete task for the worker: it has no other context.
+    pub message: String,
+    /// Seconds to wait for the worker's answer, start-up included (1-3600, default 600).
+    #[serde(default = "default_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub timeout: u64,
+    /// Directory the worker starts in (default: your current directory).
+    #[serde(default)]
+    pub working_directory: Option<String>,
+}
+
+fn default_timeout() -> u64 {
+    600
+}
+
+/// Result of `handoff`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HandoffResult {
+    /// Whether the worker finished and answered.
+    pub success: bool,
+    /// What happened, in one sentence.
+    pub message: String,
+    /// The worker's final answer.
+    pub output: String,
+    /// The worker's terminal id.
+    pub terminal_id: String,
+}
+
+/// Parameters of `assign`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AssignParams {
+    /// Agent profile of the worker (see list_profiles), e.g. "developer".
+    pub agent_profile: String,
+    /// The complete task for the worker. Unless cao adds it for you, end it with your terminal id and an instruction to report back by calling send_message with receiver_id set to that id.
+    pub message: String,
+    /// Directory the worker starts in (default: your current directory).
+    #[serde(default)]
+    pub working_directory: Option<String>,
+}
+
+/// Result of `assign`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AssignResult {
+    /// Whether the worker was started.
+    pub success: bool,
+    /// The worker's terminal id.
+    pub terminal_id: String,
+    /// What happened, in one sentence.
+    pub message: String,
+}
+
+/// Parameters of `send_message`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SendMessageParams {
+    /// Terminal id of the receiver (8 hex characters).
+    pub receiver_id: String,
+    /// The text to deliver.
+    pub message: String,
+}
+
+/// Result of `send_message`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SendMessageResult {
+    /// Whether the message was stored for delivery.
+    pub success: bool,
+    /// Id of the stored message.
+    pub message_id: i64,
+    /// Who it is from (your terminal id, or "user").
+    pub sender_id: String,
+    /// Who it is for.
+    pub receiver_id: String,
+    /// When it was stored (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// Result of `list_terminals`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListTerminalsResult {
+    /// Your own terminal id, when you run inside a cao terminal.
+    pub caller_id: Option<String>,
+    /// Terminals of your session (all cao terminals when you are outside one).
+    pub terminals: Vec<engine::TerminalView>,
+}
+
+/// Parameters of `get_terminal_output`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct OutputParams {
+    /// Terminal id (8 hex characters).
+    pub terminal_id: String,
+    /// "last" for the last answer only (default), "full" for the whole scrollback.
+    #[serde(default)]
+    pub mode: OutputMode,
+}
+
+/// Result of `get_terminal_output`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OutputResult {
+    /// The terminal read.
+    pub terminal_id: String,
+    /// Its status when read.
+    pub status: Status,
+    /// The text.
+    pub output: String,
+}
+
+/// Parameters of tools that act on one terminal.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TerminalParams {
+    /// Terminal id (8 hex characters).
+    pub terminal_id: String,
+}
+
+/// Result of `close_terminal`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CloseResult {
+    /// Whether the terminal was closed.
+    pub success: bool,
+    /// The closed terminal.
+    pub terminal_id: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// One profile in `list_profiles`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProfileSummary {
+    /// Name to pass as agent_profile.
+    pub name: String,
+    /// What the agent is for.
+    pub description: String,
+    /// The CLI it runs in, when the profile fixes one.
+    pub provider: Option<String>,
+}
+
+/// Result of `list_profiles`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListProfilesResult {
+    /// Every profile cao can find.
+    pub profiles: Vec<ProfileSummary>,
+}
+
+/// The MCP server: the engine plus the tool table.
+#[derive(Clone)]
+pub struct CaoServer {
+    engine: Arc<Engine>,
+    tool_router: ToolRouter<CaoServer>,
+    working_directory_enabled: bool,
+    sender_id_injection: bool,
+}
+
+/// A tool failure: `isError: true` with a message that says what to do next.
+fn failure(message: impl std::fmt::Display) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.to_string())])
+}
+
+/// Runs a blocking engine call off the async threads.
+async fn blocking<T, F>(f: F) -> Result<T, CallToolResult>
+where
+    F: FnOnce() -> Result<T, EngineError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(failure(e)),
+        Err(e) => Err(failure(format!("internal error: {e}; try again"))),
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    // Civil-from-days (proleptic Gregorian), to avoid a date crate for one timestamp.
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+#[tool_router]
+impl CaoServer {
+    /// A server over `engine`, with the tool schemas adjusted to the environment.
+    pub fn new(engine: Arc<Engine>) -> CaoServer {
+        let mut tool_router = Self::tool_router();
+        let working_directory_enabled = env::flag(env::CAO_ENABLE_WORKING_DIRECTORY);
+        let sender_id_injection = env::flag(env::CAO_ENABLE_SENDER_ID_INJECTION);
+        if !working_directory_enabled {
+            for name in ["handoff", "assign"] {
+                if let Some(route) = tool_router.map.get_mut(name) {
+                    let mut schema = (*route.attr.input_schema).clone();
+                    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                        props.remove("working_directory");
+                    }
+                    route.attr.input_schema = Arc::new(schema);
+                }
+            }
+        }
+        if sender_id_injection
+            && let Some(route) = tool_router.map.get_mut("assign")
+        {
+            route.attr.description = Some(
+                "Start a worker agent with a task and return its terminal id at once, without waiting. \
+                 cao appends your terminal id and reply instructions to the task, and the worker's report \
+                 arrives later in your input as a message."
+                    .into(),
+            );
+        }
+        CaoServer {
+            engine,
+            tool_router,
+            working_directory_enabled,
+            sender_id_injection,
+        }
+    }
+
+    fn working_dir(&self, requested: Option<String>) -> Result<Option<std::path::PathBuf>, CallToolResult> {
+        match requested {
+            None => Ok(None),
+            Some(_) if !self.working_directory_enabled => Err(failure(
+                "working_directory is disabled on this cao server; leave it out (workers start in your directory) or ask the user to set CAO_ENABLE_WORKING_DIRECTORY=true",
+            )),
+            Some(dir) => Ok(Some(dir.into())),
+        }
+    }
+
+    /// Start a worker agent with the given profile, give it a task, wait until it has finished, and return its final answer. The worker is closed afterwards. Use this when you need the result before you can continue.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    async fn handoff(
+        &self,
+        Parameters(p): Parameters<HandoffParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<HandoffResult>, CallToolResult> {
+        if !(1..=3600).contains(&p.timeout) {
+            return Err(failure(format!(
+                "timeout must be between 1 and 3600 seconds, got {}",
+                p.timeout
+            )));
+        }
+        let working_dir = self.working_dir(p.working_directory)?;
+        let engine = self.engine.clone();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<engine::Progress>();
+        let timeout = Duration::from_secs(p.timeout);
+        let flag = cancel.clone();
+        let task = p.message;
+        let profile = p.agent_profile;
+        let mut work = tokio::task::spawn_blocking(move || {
+            let caller = engine.caller()?;
+            engine.handoff(
+                CreateRequest {
+                    profile,
+                    join_caller_session: caller.is_some(),
+                    working_dir,
+                    caller,
+                    yolo: env::flag(env::CAO_YOLO),
+                    ..Default::default()
+                },
+                task,
+                timeout,
+                &flag,
+                &mut |progress| {
+                    let _ = tx.send(progress);
+                },
+            )
+        });
+        let token = ctx.meta.get_progress_token();
+        let outcome = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                Some(progress) = rx.recv() => {
+                    if let Some(token) = &token {
+                        let elapsed = progress.elapsed.as_secs_f64();
+                        let _ = ctx.peer.notify_progress(
+                            ProgressNotificationParam::new(token.clone(), elapsed)
+                                .with_message(format!("worker {} is {} ({:.0}s)", progress.terminal_id, progress.status, elapsed)),
+                        ).await;
+                    }
+                }
+                _ = ctx.ct.cancelled(), if !cancel.load(Ordering::SeqCst) => {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            }
+        };
+        match outcome {
+            Ok(Ok(done)) => Ok(Json(HandoffResult {
+                success: true,
+                message: format!("worker {} finished; its answer is in output", done.terminal_id),
+                output: done.output,
+                terminal_id: done.terminal_id,
+            })),
+            Ok(Err(e)) => {
+                let terminal_id = match &e {
+                    EngineError::Timeout { id, .. }
+                    | EngineError::Stuck { id, .. }
+                    | EngineError::Exited { id, .. }
+                    | EngineError::Cancelled(id) => id.clone(),
+                    _ => String::new(),
+                };
+                let mut result = failure(&e);
+                result.structured_content = Some(serde_json::json!({
+                    "success": false,
+                    "message": e.to_string(),
+                    "output": "",
+                    "terminal_id": terminal_id,
+                }));
+                Err(result)
+            }
+            Err(e) => Err(failure(format!("internal error: {e}; try again"))),
+        }
+    }
+
+    /// Start a worker agent with the given profile and task, and return its terminal id at once without waiting. The worker reports back later by calling send_message, which arrives in your input as a new message: end the task with your terminal id (from list_terminals' caller_id) and an instruction to call send_message with receiver_id set to it.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    async fn assign(
+        &self,
+        Parameters(p): Parameters<AssignParams>,
+    ) -> Result<Json<AssignResult>, CallToolResult> {
+        let working_dir = self.working_dir(p.working_directory)?;
+        let engine = self.engine.clone();
+        let inject = self.sender_id_injection;
+        let record = blocking(move || {
+            let caller = engine.caller()?;
+            let mut task = p.message;
+            engine::check_message(&task)?;
+            if inject && let Some(caller) = &caller {
+                task.push_str(&format!(
+                    "\n\n[cao] This task comes from terminal {id}. When you have finished, call the send_message tool with receiver_id \"{id}\" and your result.",
+                    id = caller.id
+                ));
+            }
+            engine.create_terminal(CreateRequest {
+                profile: p.agent_profile,
+                join_caller_session: caller.is_some(),
+                working_dir,
+                caller,
+                yolo: env::flag(env::CAO_YOLO),
+                initial_message: Some(task),
+                ..Default::default()
+            })
+        })
+        .await?;
+        Ok(Json(AssignResult {
+            success: true,
+            message: format!(
+                "worker {} ({} on {}) started; its task is typed as soon as it is ready",
+                record.id, record.profile, record.provider
+            ),
+            terminal_id: record.id,
+        }))
+    }
+
+    /// Send a message to another terminal (a worker or your supervisor). It is stored at once and typed into the receiver when the receiver is idle: in order, exactly once. Returns without waiting for delivery.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false))]
+    async fn send_message(
+        &self,
+        Parameters(p): Parameters<SendMessageParams>,
+    ) -> Result<Json<SendMessageResult>, CallToolResult> {
+        let engine = self.engine.clone();
+        let inject = self.sender_id_injection;
+        let message = blocking(move || {
+            let sender = engine
+                .caller()?
+                .map_or(USER_SENDER.to_string(), |c| c.id);
+            let mut body = p.message;
+            engine::check_message(&body)?;
+            if inject && sender != USER_SENDER {
+                body.push_str(&format!(
+                    "\n\n[cao] From terminal {sender}; to reply, call send_message with receiver_id \"{sender}\"."
+                ));
+            }
+            engine.enqueue(&sender, &p.receiver_id, &body)
+        })
+        .await?;
+        // Type it now if the receiver is idle; never make the sender wait for that.
+        let engine = self.engine.clone();
+        let receiver = message.receiver_id.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = engine.deliver(&receiver) {
+                tracing::debug!("delivery to {receiver} deferred: {e}");
+            }
+        });
+        Ok(Json(SendMessageResult {
+            success: true,
+            message_id: message.id,
+            sender_id: message.sender_id,
+            receiver_id: message.receiver_id,
+            created_at: rfc3339(message.created_at),
+        }))
+    }
+
+    /// List the terminals of your session (all cao terminals if you are outside one) with their profile and live status: idle, processing, completed, waiting_user_answer or error.
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
+    async fn list_terminals(&self) -> Result<Json<ListTerminalsResult>, CallToolResult> {
+        let engine = self.engine.clone();
+        let result = blocking(move || {
+            let caller = engine.caller()?;
+            let terminals = engine
+                .list()?
+                .into_iter()
+                .filter(|t| caller.as_ref().is_none_or(|c| c.session == t.session))
+                .collect();
+            Ok(ListTerminalsResult {
+                caller_id: caller.map(|c| c.id),
+                terminals,
+            })
+        })
+        .await?;
+        Ok(Json(result))
+    }
+
+    /// Read a terminal's output: its last answer ("last", default) or the whole scrollback ("full").
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
+    async fn get_terminal_output(
+        &self,
+        Parameters(p): Parameters<OutputParams>,
+    ) -> Result<Json<OutputResult>, CallToolResult> {
+        let engine = self.engine.clone();
+        let result = blocking(move || {
+            let status = engine.status(&p.terminal_id)?;
+            let output = engine.output(&p.terminal_id, p.mode)?;
+            Ok(OutputResult {
+                terminal_id: p.terminal_id,
+                status,
+                output,
+            })
+        })
+        .await?;
+        Ok(Json(result))
+    }
+
+    /// Close a worker: ask its CLI to exit and close its terminal. Messages still waiting for it are marked failed. You cannot close your own terminal.
+    #[tool(annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
+    async fn close_terminal(
+        &self,
+        Parameters(p): Parameters<TerminalParams>,
+    ) -> Result<Json<CloseResult>, CallToolResult> {
+        let engine = self.engine.clone();
+        let id = p.terminal_id.clone();
+        blocking(move || {
+            engine::validate_terminal_id(&id)?;
+            if engine.caller()?.is_some_and(|c| c.id == id) {
+                return Err(EngineError::Io {
+                    what: format!("terminal {id} is your own; close workers, not yourself"),
+                    source: std::io::Error::other("refused"),
+                });
+            }
+            engine.exit_terminal(&id)
+        })
+        .await?;
+        Ok(Json(CloseResult {
+            success: true,
+            message: format!("terminal {} closed", p.terminal_id),
+            terminal_id: p.terminal_id,
+        }))
+    }
+
+    /// List the agent profiles you can pass as agent_profile, with what each is for.
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
+    async fn list_profiles(&self) -> Result<Json<ListProfilesResult>, CallToolResult> {
+        let engine = self.engine.clone();
+        let profiles = blocking(move || Ok(engine.profiles())).await?;
+        Ok(Json(ListProfilesResult {
+            profiles: profiles
+                .into_iter()
+                .map(|p| ProfileSummary {
+                    name: p.name,
+                    description: p.description,
+                    provider: p.provider,
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for CaoServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("cao", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+    }
 }

@@ -14,7 +14,7 @@ use tokio::time::{Instant as TokioInstant, sleep, sleep_until};
 
 use crate::config::Settings;
 use crate::directives::Directives;
-use crate::editor::{EnterOutcome, Editor};
+use crate::editor::{Editor, EnterOutcome};
 use crate::keys::{Decoder, ESCAPE_WINDOW_MS, Key};
 use crate::mcp::{McpClients, result_text};
 use crate::scenario::{Plan, Scenario};
@@ -109,15 +109,17 @@ impl Agent {
                 Mode::Starting(deadline) => Some(deadline),
                 _ => None,
             };
+            // Biased: a state change that is due is shown before the keys that follow it.
             let wake = tokio::select! {
-                bytes = input.recv(), if input_open => Wake::Input(bytes),
-                _ = sleep(Duration::from_millis(ESCAPE_WINDOW_MS)), if awaiting_escape => {
-                    Wake::EscapeTimeout
-                }
+                biased;
                 _ = sleep_until(starting.unwrap_or_else(TokioInstant::now)), if starting.is_some() => {
                     Wake::Started
                 }
                 done = turn_task(&mut self.mode) => Wake::TurnDone(done),
+                bytes = input.recv(), if input_open => Wake::Input(bytes),
+                _ = sleep(Duration::from_millis(ESCAPE_WINDOW_MS)), if awaiting_escape => {
+                    Wake::EscapeTimeout
+                }
             };
             match wake {
                 Wake::Input(Some(bytes)) => {
@@ -299,14 +301,16 @@ impl Agent {
 
     /// Writes echoed input and updates where the cursor sits relative to the prompt.
     fn echo(&mut self, display: &str) -> Result<()> {
-        self.rows_above = screen::rows_above_cursor(self.prefix(), self.editor.text(), tty::columns());
+        self.rows_above =
+            screen::rows_above_cursor(self.prefix(), self.editor.text(), tty::columns());
         write_out(display)
     }
 
     /// Erases and redraws the visible input after it changed in the middle.
     fn redraw(&mut self) -> Result<()> {
         let bytes = screen::redraw(self.rows_above, self.prefix(), self.editor.text());
-        self.rows_above = screen::rows_above_cursor(self.prefix(), self.editor.text(), tty::columns());
+        self.rows_above =
+            screen::rows_above_cursor(self.prefix(), self.editor.text(), tty::columns());
         write_out(&bytes)
     }
 

@@ -63,10 +63,15 @@ impl Settings {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+                Some((flag, value)) if flag.starts_with("--") => {
+                    (flag.to_owned(), Some(value.to_owned()))
+                }
                 _ => (arg, None),
             };
-            if !matches!(flag.as_str(), "--profile" | "--system-prompt" | "--mcp-config") {
+            if !matches!(
+                flag.as_str(),
+                "--profile" | "--system-prompt" | "--mcp-config"
+            ) {
                 continue; // Unknown flags and stray values are ignored, silently.
             }
             let Some(value) = inline.or_else(|| args.next()) else {
@@ -93,9 +98,9 @@ fn non_empty_env(name: &str) -> Option<String> {
 fn env_ms(name: &str) -> Result<Option<u64>> {
     non_empty_env(name)
         .map(|v| {
-            v.trim()
-                .parse()
-                .with_context(|| format!("{name} must be a whole number of milliseconds, not {v:?}"))
+            v.trim().parse().with_context(|| {
+                format!("{name} must be a whole number of milliseconds, not {v:?}")
+            })
         })
         .transpose()
 }
@@ -105,7 +110,8 @@ fn json_or_file(value: &str, what: &str) -> Result<String> {
     if value.trim_start().starts_with('{') {
         Ok(value.to_owned())
     } else {
-        std::fs::read_to_string(value).with_context(|| format!("{what}: cannot read file {value:?}"))
+        std::fs::read_to_string(value)
+            .with_context(|| format!("{what}: cannot read file {value:?}"))
     }
 }
 

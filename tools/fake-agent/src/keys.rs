@@ -234,10 +234,7 @@ mod tests {
     fn bracketed_paste_keeps_newlines_and_normalises_cr() {
         assert_eq!(
             decode(&[b"\x1b[200~line one\rline two\nthree\x1b[201~\r"]),
-            vec![
-                Key::Paste("line one\nline two\nthree".into()),
-                Key::Enter
-            ]
+            vec![Key::Paste("line one\nline two\nthree".into()), Key::Enter]
         );
     }
 
@@ -294,10 +291,7 @@ mod tests {
 
     #[test]
     fn arrow_keys_and_other_sequences_are_ignored() {
-        assert_eq!(
-            decode(&[b"a\x1b[A\x1b[1;5C\x1bOPb\x1b[I"]),
-            chars("ab")
-        );
+        assert_eq!(decode(&[b"a\x1b[A\x1b[1;5C\x1bOPb\x1b[I"]), chars("ab"));
     }
 
     #[test]

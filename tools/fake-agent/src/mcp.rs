@@ -6,12 +6,12 @@ use std::fmt;
 use std::process::Stdio;
 
 use anyhow::{Context, Result};
+use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
 };
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
-use rmcp::ServiceExt;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -170,10 +170,9 @@ impl McpClients {
 
 /// Starts one server as a child process and runs the MCP `initialize` handshake.
 async fn connect(name: &str, spec: &ServerSpec) -> Result<Client, String> {
-    let command = spec
-        .command
-        .as_deref()
-        .ok_or_else(|| format!("MCP server {name:?} has no \"command\" (only stdio is supported)"))?;
+    let command = spec.command.as_deref().ok_or_else(|| {
+        format!("MCP server {name:?} has no \"command\" (only stdio is supported)")
+    })?;
     let mut cmd = tokio::process::Command::new(command);
     cmd.args(&spec.args).envs(&spec.env);
     let (transport, _) = TokioChildProcess::builder(cmd)
@@ -233,22 +232,23 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(config.names().collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(config.resolve(None).unwrap().1.command.as_deref(), Some("3"));
+        assert_eq!(
+            config.resolve(None).unwrap().1.command.as_deref(),
+            Some("3")
+        );
     }
 
     #[test]
     fn no_servers_is_an_error_at_call_time() {
         assert!(McpConfig::default().resolve(None).is_err());
         assert!(McpConfig::parse("{}").unwrap().resolve(None).is_err());
-        assert!(McpConfig::parse("[]").is_err());
+        assert!(McpConfig::parse("\"text\"").is_err());
     }
 
     #[test]
     fn result_text_prefers_structured_content() {
-        let mut result = CallToolResult::success(vec![
-            ContentBlock::text("one "),
-            ContentBlock::text("two"),
-        ]);
+        let mut result =
+            CallToolResult::success(vec![ContentBlock::text("one "), ContentBlock::text("two")]);
         assert_eq!(result_text(&result), "one two");
         result.structured_content = Some(json!({"success": true, "terminal_id": "ab12cd34"}));
         assert_eq!(

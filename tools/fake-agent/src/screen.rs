@@ -143,10 +143,7 @@ mod tests {
 
     #[test]
     fn ended_block_layout() {
-        assert_eq!(
-            ended_with(INTERRUPTED),
-            "✗ interrupted\r\n\r\nfake> "
-        );
+        assert_eq!(ended_with(INTERRUPTED), "✗ interrupted\r\n\r\nfake> ");
     }
 
     #[test]
@@ -163,6 +160,9 @@ mod tests {
     #[test]
     fn redraw_moves_up_and_clears() {
         assert_eq!(redraw(0, PROMPT, "ab"), "\r\x1b[Jfake> ab");
-        assert_eq!(redraw(2, PROMPT, "a\nb"), "\r\x1b[2A\x1b[Jfake> a\r\n....  b");
+        assert_eq!(
+            redraw(2, PROMPT, "a\nb"),
+            "\r\x1b[2A\x1b[Jfake> a\r\n....  b"
+        );
     }
 }
