@@ -1,0 +1,213 @@
+//! Test harness: runs the real `cao` binary against a private tmux server (`CAO_TMUX_SOCKET`)
+//! with a temporary `CAO_HOME` and working directory, and the fake agent from `tools/`.
+//! Dropping the harness kills that private tmux server and nothing else.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// One isolated cao installation: state dir, tmux server, working dir, extra environment.
+pub struct Cao {
+    pub home: tempfile::TempDir,
+    pub work: tempfile::TempDir,
+    pub socket: String,
+    pub env: Vec<(String, String)>,
+}
+
+/// Path of the cao binary under test.
+pub fn cao_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cao"))
+}
+
+impl Cao {
+    /// A fresh installation with its own tmux server.
+    pub fn new() -> Cao {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let socket = format!("cao-test-{}-{n}", std::process::id());
+        let fake = cao_bin().with_file_name("cao-fake-agent");
+        assert!(
+            fake.exists(),
+            "the fake agent is not built at {}; run the tests with `cargo test --workspace`",
+            fake.display()
+        );
+        Cao {
+            home: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+            socket,
+            env: vec![("CAO_FAKE_AGENT".into(), fake.display().to_string())],
+        }
+    }
+
+    /// Adds an environment variable for every cao command (and so every agent) from now on.
+    pub fn with_env(mut self, key: &str, value: &str) -> Cao {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The environment a cao process of this installation gets.
+    pub fn apply_env(&self, cmd: &mut Command) {
+        for key in [
+            "TMUX",
+            "TMUX_PANE",
+            "CAO_TERMINAL_ID",
+            "CAO_PROVIDER",
+            "CAO_ENABLE_WORKING_DIRECTORY",
+            "CAO_ENABLE_SENDER_ID_INJECTION",
+            "CAO_FAKE_SCENARIO",
+            "CAO_FAKE_DELAY_MS",
+            "CAO_FAKE_ENTERS",
+            "CAO_FAKE_TRANSCRIPT",
+            "CAO_YOLO",
+        ] {
+            cmd.env_remove(key);
+        }
+        cmd.env("CAO_HOME", self.home.path())
+            .env("CAO_TMUX_SOCKET", &self.socket)
+            .env("CAO_LOG", "cao=debug");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+    }
+
+    /// A `cao` command with this installation's environment, run in the working directory.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(cao_bin());
+        self.apply_env(&mut cmd);
+        cmd.current_dir(self.work.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `cao ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("cao runs")
+    }
+
+    /// Runs `cao ARGS`, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cao {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `cao ARGS`, asserts failure, returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "cao {args:?} should have failed but printed {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Launches a headless fake agent with `profile` and returns its terminal id.
+    pub fn launch(&self, profile: &str) -> String {
+        self.launch_with(profile, &[])
+    }
+
+    /// Launches a headless fake agent with extra launch arguments.
+    pub fn launch_with(&self, profile: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "launch",
+            "--headless",
+            "--yolo",
+            "--provider",
+            "fake",
+            "--agents",
+            profile,
+        ];
+        args.extend(extra);
+        let out = self.ok(&args);
+        out.split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no terminal id in {out:?}"))
+            .to_string()
+    }
+
+    /// `cao list --json`.
+    pub fn list(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["list", "--json"])).expect("list --json is JSON")
+    }
+
+    /// Live status of a terminal.
+    pub fn status(&self, id: &str) -> String {
+        self.ok(&["status", id]).trim().to_string()
+    }
+
+    /// The full scrollback of a terminal.
+    pub fn screen(&self, id: &str) -> String {
+        self.ok(&["output", id, "--mode", "full"])
+    }
+
+    /// Runs tmux on the private server.
+    pub fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("tmux runs")
+    }
+
+    /// Pids of the processes running in panes of sessions whose name starts with `prefix`.
+    pub fn pane_pids(&self, prefix: &str) -> Vec<i32> {
+        let out = self.tmux(&["list-panes", "-a", "-F", "#{session_name} #{pane_pid}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(s, _)| s.starts_with(prefix))
+            .filter_map(|(_, p)| p.trim().parse().ok())
+            .collect()
+    }
+
+    /// A path inside the working directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+}
+
+impl Drop for Cao {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; panics with `what` then.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// Whether a process is alive.
+pub fn alive(pid: i32) -> bool {
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Inputs the fake agents recorded in a transcript file (one JSON line per submitted input).
+pub fn transcript(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["input"].as_str().map(str::to_string))
+        .collect()
+}

@@ -1,0 +1,164 @@
+//! The core terminal lifecycle through the CLI: launch, list, send, status, output, shutdown,
+//! and the clear refusals of bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Cao, alive, transcript, wait_for};
+
+#[test]
+fn launch_send_output_lifecycle() {
+    let cao = Cao::new();
+    let id = cao.launch("developer");
+    let list = cao.list();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["status"], "idle");
+    assert_eq!(list[0]["profile"], "developer");
+    assert_eq!(list[0]["provider"], "fake");
+
+    let out = cao.ok(&["send", &id, "please work [[sleep 1.5]] on it"]);
+    assert!(out.contains("delivered"), "{out}");
+    wait_for("processing", Duration::from_secs(5), || {
+        cao.status(&id) == "processing"
+    });
+    wait_for("completed", Duration::from_secs(10), || {
+        cao.status(&id) == "completed"
+    });
+    let last = cao.ok(&["output", &id, "--mode", "last"]);
+    assert_eq!(last.trim_end(), "fake answer: please work [[sleep 1.5]] on it");
+    let full = cao.ok(&["output", &id, "--mode", "full"]);
+    assert!(full.contains("cao fake agent"), "{full}");
+}
+
+#[test]
+fn tricky_multiline_message_arrives_byte_for_byte() {
+    let cao = Cao::new();
+    let log = cao.path("transcript.jsonl");
+    let cao = cao.with_env("CAO_FAKE_TRANSCRIPT", log.to_str().unwrap());
+    let id = cao.launch("developer");
+    let message = "first line with \"double\" and 'single' quotes;\n$(touch /tmp/pwned) and `id` and $HOME\n  indented → unicode ✓ 漢字\n-leading dash;\nlast line ends with a semicolon;";
+    cao.ok(&["send", &id, message]);
+    wait_for("the answer", Duration::from_secs(10), || {
+        cao.status(&id) == "completed"
+    });
+    assert_eq!(transcript(&log), vec![message.to_string()]);
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+    let last = cao.ok(&["output", &id]);
+    assert_eq!(last.trim_end(), format!("fake answer: {message}"));
+}
+
+#[test]
+fn two_enter_agent_gets_its_input_submitted() {
+    let cao = Cao::new().with_env("CAO_FAKE_ENTERS", "2");
+    let id = cao.launch("developer");
+    cao.ok(&["send", &id, "needs two enters"]);
+    wait_for("completed", Duration::from_secs(10), || {
+        cao.status(&id) == "completed"
+    });
+    assert!(cao.ok(&["output", &id]).contains("needs two enters"));
+}
+
+#[test]
+fn shutdown_all_leaves_no_session_and_no_process() {
+    let cao = Cao::new();
+    let a = cao.launch("developer");
+    let b = cao.launch_with("reviewer", &["--session-name", "team"]);
+    assert_ne!(a, b);
+    let sessions: Vec<String> = cao
+        .list()
+        .iter()
+        .map(|t| t["session"].as_str().unwrap().to_string())
+        .collect();
+    assert!(sessions.contains(&"cao-team".to_string()), "{sessions:?}");
+    // A session that is not cao's must survive.
+    let other = cao.tmux(&["new-session", "-d", "-s", "not-cao", "sleep", "60"]);
+    assert!(other.status.success());
+    let pids = cao.pane_pids("cao-");
+    assert_eq!(pids.len(), 2);
+    cao.ok(&["shutdown", "--all"]);
+    assert!(cao.list().is_empty());
+    let left = String::from_utf8_lossy(&cao.tmux(&["ls", "-F", "#{session_name}"]).stdout).to_string();
+    assert_eq!(left.trim(), "not-cao");
+    wait_for("agents to exit", Duration::from_secs(5), || {
+        pids.iter().all(|p| !alive(*p))
+    });
+    let watchers = std::process::Command::new("pgrep")
+        .args(["-f", &format!("_watch .*{a}|_watch .*{b}")])
+        .output()
+        .unwrap();
+    assert!(watchers.stdout.is_empty(), "watchers left behind");
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_harms_nothing() {
+    let cao = Cao::new();
+    let id = cao.launch("developer");
+    for bad in ["../x", "a:b.c", "-t", "%1", "0a1b2c3", "0a1b2c3d4", "0A1B2C3D"] {
+        // A leading '-' is refused by the argument parser itself, as an unknown flag.
+        let expected = if bad.starts_with('-') { "unexpected argument" } else { "invalid terminal id" };
+        let err = cao.fails(&["status", bad]);
+        assert!(err.contains(expected), "{bad}: {err}");
+        let err = cao.fails(&["send", bad, "hi"]);
+        assert!(err.contains(expected), "{bad}: {err}");
+    }
+    let err = cao.fails(&["status", "0badbeef"]);
+    assert!(err.contains("no terminal 0badbeef"), "{err}");
+    let err = cao.fails(&["output", "0badbeef"]);
+    assert!(err.contains("cao list"), "{err}");
+
+    let base = ["launch", "--headless", "--yolo", "--agents"];
+    let err = cao.fails(&[&base[..], &["developer", "--provider", "nope"]].concat());
+    assert!(err.contains("unknown provider 'nope'") && err.contains("fake"), "{err}");
+    let err = cao.fails(&[&base[..], &["no_such_profile", "--provider", "fake"]].concat());
+    assert!(err.contains("unknown agent profile 'no_such_profile'") && err.contains("developer"), "{err}");
+    let err = cao.fails(&[&base[..], &["../../etc/passwd", "--provider", "fake"]].concat());
+    assert!(err.contains("invalid profile name"), "{err}");
+    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--working-directory", "/etc"]].concat());
+    assert!(err.contains("system directory"), "{err}");
+    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--working-directory", "/no/such/dir"]].concat());
+    assert!(err.contains("does not exist"), "{err}");
+    let session = cao.list()[0]["session"].as_str().unwrap().to_string();
+    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--session-name", &session]].concat());
+    assert!(err.contains("already exists"), "{err}");
+    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--session-name", "a:b"]].concat());
+    assert!(err.contains("invalid session name"), "{err}");
+    let err = cao.fails(&["send", &id, "   "]);
+    assert!(err.contains("empty"), "{err}");
+
+    // Without --yolo and without a terminal to ask on, launch refuses.
+    let err = cao.fails(&["launch", "--headless", "--provider", "fake", "--agents", "developer"]);
+    assert!(err.contains("--yolo"), "{err}");
+
+    // Nothing stored was harmed: the one good terminal is still there and working.
+    let list = cao.list();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    cao.ok(&["send", &id, "still fine"]);
+    wait_for("completed", Duration::from_secs(10), || {
+        cao.status(&id) == "completed"
+    });
+}
+
+#[test]
+fn a_terminal_whose_window_closed_is_reported_gone() {
+    let cao = Cao::new();
+    let id = cao.launch("developer");
+    cao.ok(&["send", &id, "[[exit]]"]);
+    wait_for("the terminal to disappear", Duration::from_secs(10), || {
+        cao.list().is_empty()
+    });
+    let err = cao.fails(&["status", &id]);
+    assert!(err.contains(&format!("no terminal {id}")), "{err}");
+}
+
+#[test]
+fn no_tmux_server_gives_a_clear_answer() {
+    let cao = Cao::new();
+    assert!(cao.list().is_empty());
+    let out = cao.ok(&["list"]);
+    assert!(out.contains("no cao terminals"), "{out}");
+    let err = cao.fails(&["shutdown", "--session", "cao-nothing"]);
+    assert!(err.contains("no cao session"), "{err}");
+}
