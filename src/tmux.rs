@@ -27,6 +27,20 @@ pub enum TmuxError {
     Io(#[from] std::io::Error),
 }
 
+impl TmuxError {
+    /// Whether the error only says there is nothing to list: no server, or a server that is
+    /// shutting down after its last session closed.
+    fn means_no_sessions(&self) -> bool {
+        match self {
+            TmuxError::NoServer(_) => true,
+            TmuxError::Failed { stderr, .. } => {
+                stderr.contains("no current target") || stderr.contains("no sessions")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// One pane as tmux reports it, used to reconcile the store with what is really alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaneInfo {
@@ -252,7 +266,7 @@ impl Tmux {
     pub fn list_panes(&self) -> Result<Vec<PaneInfo>, TmuxError> {
         match self.run(&["list-panes", "-a", "-F", PANE_FORMAT], None) {
             Ok(out) => Ok(out.lines().filter_map(parse_pane_line).collect()),
-            Err(TmuxError::NoServer(_)) => Ok(Vec::new()),
+            Err(e) if e.means_no_sessions() => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }
@@ -281,7 +295,7 @@ impl Tmux {
     pub fn list_sessions(&self) -> Result<Vec<String>, TmuxError> {
         match self.run(&["list-sessions", "-F", "#{session_name}"], None) {
             Ok(out) => Ok(out.lines().map(str::to_string).collect()),
-            Err(TmuxError::NoServer(_)) => Ok(Vec::new()),
+            Err(e) if e.means_no_sessions() => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

@@ -296,7 +296,10 @@ impl Engine {
     fn forget(&self, record: &TerminalRecord, reason: &str) -> Result<(), EngineError> {
         self.store()
             .delete_terminal(&record.id, &format!("receiver {} {reason}", record.id))?;
-        let _ = std::fs::remove_file(self.home.join("run").join(format!("{}.lock", record.id)));
+        let run = self.home.join("run");
+        let _ = std::fs::remove_file(run.join(format!("{}.lock", record.id)));
+        let _ = std::fs::remove_file(run.join(format!("{}.watch.pid", record.id)));
+        let _ = std::fs::remove_dir_all(run.join(&record.id));
         Ok(())
     }
 
@@ -593,7 +596,7 @@ impl Engine {
                 None => return Ok(()),
             },
         };
-        if !piped {
+        if !piped || watcher::is_dead(self, &record.id) {
             watcher::arm(self, record)?;
         }
         Ok(())

@@ -49,8 +49,26 @@ pub fn arm(engine: &Engine, record: &TerminalRecord) -> Result<(), EngineError> 
         shell_quote(&exe.display().to_string()),
         record.id
     ));
+    // The new watcher writes its pid when it starts; until then it counts as alive.
+    let _ = std::fs::remove_file(pid_file(engine, &record.id));
     engine.tmux().pipe_pane(&record.pane_id, &command)?;
     Ok(())
+}
+
+fn pid_file(engine: &Engine, id: &str) -> std::path::PathBuf {
+    engine.home().join("run").join(format!("{id}.watch.pid"))
+}
+
+/// Whether the watcher that last started for `id` has died. tmux only notices a dead pipe
+/// reader when the pane next prints, so the pid is checked as well as the pane's pipe flag.
+pub fn is_dead(engine: &Engine, id: &str) -> bool {
+    match std::fs::read_to_string(pid_file(engine, id)) {
+        Ok(pid) => pid
+            .trim()
+            .parse::<i32>()
+            .map_or(true, |pid| unsafe { libc::kill(pid, 0) != 0 }),
+        Err(_) => false,
+    }
 }
 
 enum Event {
@@ -61,6 +79,7 @@ enum Event {
 /// Runs the watcher loop for `id` until the pane's output stream ends.
 pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
     let record = engine.terminal(id)?;
+    let _ = std::fs::write(pid_file(engine, id), std::process::id().to_string());
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();

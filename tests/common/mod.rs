@@ -41,7 +41,10 @@ impl Cao {
             home: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
             socket,
-            env: vec![("CAO_FAKE_AGENT".into(), fake.display().to_string())],
+            env: vec![
+                ("CAO_FAKE_AGENT".into(), fake.display().to_string()),
+                ("CAO_PROVIDER".into(), "fake".into()),
+            ],
         }
     }
 

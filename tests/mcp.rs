@@ -1,0 +1,376 @@
+//! `cao mcp-server` driven by a real MCP client over stdio: the tool list and schemas,
+//! handoff (answer, progress, cancellation, timeout, stuck workers), assign, send_message,
+//! and errors as `isError` results.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientRequest, JsonObject, ProgressNotificationParam,
+    Request,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use common::{Cao, wait_for};
+
+/// A client that records the progress notifications it receives.
+#[derive(Clone, Default)]
+struct Recorder {
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+}
+
+type Client = RunningService<RoleClient, Recorder>;
+
+async fn connect(cao: &Cao, env: &[(&str, &str)]) -> (Client, Recorder) {
+    let mut cmd = tokio::process::Command::new(common::cao_bin());
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let transport = TokioChildProcess::new(cmd.configure(|c| {
+        c.arg("mcp-server").current_dir(cao.work.path());
+        let mut std_cmd = std::process::Command::new("true");
+        cao.apply_env(&mut std_cmd);
+        for (k, v) in std_cmd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+    }))
+    .expect("cao mcp-server starts");
+    let recorder = Recorder::default();
+    let client = recorder.clone().serve(transport).await.expect("initialize");
+    (client, recorder)
+}
+
+fn args(v: Value) -> JsonObject {
+    v.as_object().unwrap().clone()
+}
+
+async fn call(client: &Client, tool: &str, a: Value) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(a)))
+        .await
+        .expect("the call gets an answer")
+}
+
+fn text(result: &CallToolResult) -> String {
+    serde_json::to_string(&result.content).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_have_schemas_annotations_and_instructions() {
+    let cao = Cao::new();
+    let (client, _) = connect(&cao, &[]).await;
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "cao");
+    assert!(info.instructions.as_deref().unwrap().contains("handoff"));
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "assign",
+            "close_terminal",
+            "get_terminal_output",
+            "handoff",
+            "list_profiles",
+            "list_terminals",
+            "send_message"
+        ]
+    );
+    let tool = |n: &str| tools.iter().find(|t| t.name == n).unwrap().clone();
+    for t in &tools {
+        assert!(t.output_schema.is_some(), "{} has no output schema", t.name);
+        assert!(t.description.as_deref().is_some_and(|d| d.len() > 40), "{}", t.name);
+    }
+    let handoff = serde_json::to_value(&*tool("handoff").input_schema).unwrap();
+    let props = &handoff["properties"];
+    assert_eq!(props["timeout"]["minimum"], 1);
+    assert_eq!(props["timeout"]["maximum"], 3600);
+    assert_eq!(props["timeout"]["default"], 600);
+    assert!(props.get("working_directory").is_none());
+    let required: Vec<&str> = handoff["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["agent_profile", "message"]);
+    let send = serde_json::to_value(&*tool("send_message").input_schema).unwrap();
+    assert!(send["properties"]["receiver_id"].is_object());
+    let out = serde_json::to_value(&**tool("send_message").output_schema.as_ref().unwrap()).unwrap();
+    for key in ["success", "message_id", "sender_id", "receiver_id", "created_at"] {
+        assert!(out["properties"][key].is_object(), "{key}");
+    }
+    let ann = |n: &str| tool(n).annotations.unwrap();
+    assert_eq!(ann("list_terminals").read_only_hint, Some(true));
+    assert_eq!(ann("close_terminal").destructive_hint, Some(true));
+    assert_eq!(ann("handoff").read_only_hint, Some(false));
+    client.cancel().await.unwrap();
+
+    // The working_directory parameter appears only when enabled.
+    let (client, _) = connect(&cao, &[("CAO_ENABLE_WORKING_DIRECTORY", "true")]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    for name in ["handoff", "assign"] {
+        let t = tools.iter().find(|t| t.name == name).unwrap();
+        let schema = serde_json::to_value(&*t.input_schema).unwrap();
+        assert!(schema["properties"]["working_directory"].is_object(), "{name}");
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handoff_returns_the_answer_reports_progress_and_closes_the_worker() {
+    let cao = Cao::new();
+    let (client, recorder) = connect(&cao, &[]).await;
+    let result = call(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": "write the parser [[sleep 0.6]]"}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(false), "{}", text(&result));
+    let s = result.structured_content.unwrap();
+    assert_eq!(s["success"], true);
+    assert_eq!(s["output"], "fake answer: write the parser [[sleep 0.6]]");
+    let id = s["terminal_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 8);
+    let progress = recorder.progress.lock().unwrap().clone();
+    assert!(
+        progress.iter().any(|p| p.message.as_deref().is_some_and(|m| m.contains("processing"))),
+        "{progress:?}"
+    );
+    // The worker's window is gone.
+    assert!(cao.list().is_empty());
+    let err = cao.fails(&["status", &id]);
+    assert!(err.contains("no terminal"), "{err}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_a_handoff_closes_the_worker() {
+    let cao = Cao::new();
+    let (client, _) = connect(&cao, &[]).await;
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(
+                CallToolRequestParams::new("handoff").with_arguments(args(
+                    json!({"agent_profile": "developer", "message": "long job [[sleep 60]]"}),
+                )),
+            )),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    wait_for("the worker to be busy", Duration::from_secs(10), || {
+        cao.list().iter().any(|t| t["status"] == "processing")
+    });
+    handle.cancel(Some("user changed their mind".into())).await.unwrap();
+    wait_for("the worker to be closed", Duration::from_secs(10), || {
+        cao.list().is_empty()
+    });
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handoff_timeout_leaves_the_worker_running() {
+    let cao = Cao::new();
+    let (client, _) = connect(&cao, &[]).await;
+    let started = Instant::now();
+    let result = call(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": "slow [[sleep 60]]", "timeout": 2}),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(result.is_error, Some(true));
+    let s = result.structured_content.unwrap();
+    let id = s["terminal_id"].as_str().unwrap().to_string();
+    let message = s["message"].as_str().unwrap();
+    assert!(message.contains("timed out") && message.contains("still running"), "{message}");
+    let list = cao.list();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["status"], "processing");
+    // The caller can close it.
+    let closed = call(&client, "close_terminal", json!({"terminal_id": id})).await;
+    assert_eq!(closed.is_error, Some(false), "{}", text(&closed));
+    assert!(cao.list().is_empty());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_or_asking_worker_ends_the_handoff_early() {
+    let cao = Cao::new();
+    let (client, _) = connect(&cao, &[]).await;
+    let failed = call(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": "break [[fail]]", "timeout": 60}),
+    )
+    .await;
+    assert_eq!(failed.is_error, Some(true));
+    assert!(text(&failed).contains("simulated failure"), "{}", text(&failed));
+    let asked = call(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": "deploy [[ask]]", "timeout": 60}),
+    )
+    .await;
+    assert_eq!(asked.is_error, Some(true));
+    let t = text(&asked);
+    assert!(t.contains("waiting_user_answer") && t.contains("Proceed"), "{t}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_calls_are_tool_errors_that_say_what_to_do() {
+    let cao = Cao::new();
+    let (client, _) = connect(&cao, &[]).await;
+    let cases = [
+        ("assign", json!({"agent_profile": "nobody", "message": "x"}), "unknown agent profile"),
+        ("assign", json!({"agent_profile": "../etc", "message": "x"}), "invalid profile name"),
+        ("assign", json!({"agent_profile": "developer", "message": "  "}), "empty"),
+        ("assign", json!({"agent_profile": "developer", "message": "x", "working_directory": "/tmp"}), "CAO_ENABLE_WORKING_DIRECTORY"),
+        ("handoff", json!({"agent_profile": "developer", "message": "x", "timeout": 0}), "between 1 and 3600"),
+        ("handoff", json!({"agent_profile": "developer", "message": "x", "timeout": 4000}), "between 1 and 3600"),
+        ("send_message", json!({"receiver_id": "0badbeef", "message": "x"}), "no terminal 0badbeef"),
+        ("send_message", json!({"receiver_id": "../../x", "message": "x"}), "invalid terminal id"),
+        ("get_terminal_output", json!({"terminal_id": "%1"}), "invalid terminal id"),
+        ("close_terminal", json!({"terminal_id": "ABCDEF12"}), "invalid terminal id"),
+        ("send_message", json!({"receiver_id": 5}), "expected a string"),
+    ];
+    for (tool, a, expect) in cases {
+        let r = call(&client, tool, a.clone()).await;
+        assert_eq!(r.is_error, Some(true), "{tool} {a}");
+        assert!(text(&r).contains(expect), "{tool} {a}: {}", text(&r));
+    }
+    // The server still serves, and nothing was created.
+    assert!(client.list_all_tools().await.is_ok());
+    assert!(cao.list().is_empty());
+    client.cancel().await.unwrap();
+
+    // A bad working directory is refused by assign itself when the parameter is enabled.
+    let (client, _) = connect(&cao, &[("CAO_ENABLE_WORKING_DIRECTORY", "true")]).await;
+    for (dir, expect) in [("/etc", "system directory"), ("/no/such", "does not exist")] {
+        let r = call(
+            &client,
+            "assign",
+            json!({"agent_profile": "developer", "message": "x", "working_directory": dir}),
+        )
+        .await;
+        assert_eq!(r.is_error, Some(true));
+        assert!(text(&r).contains(expect), "{}", text(&r));
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_run_concurrently() {
+    let cao = Cao::new();
+    let (client, _) = connect(&cao, &[]).await;
+    let client = Arc::new(client);
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for i in 0..3 {
+        let c = client.clone();
+        calls.push(tokio::spawn(async move {
+            call(
+                &c,
+                "handoff",
+                json!({"agent_profile": "developer", "message": format!("job {i} [[sleep 3]]")}),
+            )
+            .await
+        }));
+    }
+    // tools/list answers while the handoffs run.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let list_started = Instant::now();
+    client.list_all_tools().await.unwrap();
+    assert!(list_started.elapsed() < Duration::from_secs(1));
+    for (i, c) in calls.into_iter().enumerate() {
+        let r = c.await.unwrap();
+        assert_eq!(r.is_error, Some(false), "{}", text(&r));
+        assert_eq!(
+            r.structured_content.unwrap()["output"],
+            format!("fake answer: job {i} [[sleep 3]]")
+        );
+    }
+    // Three 3-second jobs one after another would take at least 9 s.
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assign_returns_at_once_and_the_task_is_typed_when_ready() {
+    let cao = Cao::new().with_env("CAO_FAKE_STARTUP_MS", "800");
+    let (client, _) = connect(&cao, &[]).await;
+    let r = call(&client, "assign", json!({"agent_profile": "reviewer", "message": "review it"})).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let id = r.structured_content.unwrap()["terminal_id"].as_str().unwrap().to_string();
+    wait_for("the task to be answered", Duration::from_secs(10), || {
+        cao.status(&id) == "completed"
+    });
+    assert_eq!(cao.ok(&["output", &id]).trim_end(), "fake answer: review it");
+    let listed = call(&client, "list_terminals", json!({})).await;
+    let s = listed.structured_content.unwrap();
+    assert_eq!(s["terminals"][0]["id"], id.as_str());
+    assert_eq!(s["terminals"][0]["profile"], "reviewer");
+    let out = call(&client, "get_terminal_output", json!({"terminal_id": id})).await;
+    assert_eq!(out.structured_content.unwrap()["output"], "fake answer: review it");
+    let profiles = call(&client, "list_profiles", json!({})).await;
+    let names: Vec<String> = profiles.structured_content.unwrap()["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"code_supervisor".to_string()));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_dies_at_start_up_is_reported_to_its_creator() {
+    let cao = Cao::new();
+    let log = cao.path("t.jsonl");
+    let scenario = json!({"rules": [{"match": "^spawn", "calls": [
+        {"tool": "assign", "args": {"agent_profile": "developer", "message": "doomed task"}}
+    ]}]});
+    let cao = cao
+        .with_env("CAO_FAKE_TRANSCRIPT", log.to_str().unwrap())
+        .with_env("CAO_FAKE_SCENARIO", &scenario.to_string());
+    let sup = cao.launch("code_supervisor");
+    // Workers of this supervisor get a broken agent binary: their CLI exits at once.
+    let broken = cao.path("broken-agent");
+    std::fs::write(&broken, "#!/bin/sh\nsleep 0.3\nexit 1\n").unwrap();
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (client, _) = connect(&cao, &[("CAO_TERMINAL_ID", &sup), ("CAO_FAKE_AGENT", broken.to_str().unwrap())]).await;
+    let r = call(&client, "assign", json!({"agent_profile": "developer", "message": "doomed task"})).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let worker = r.structured_content.unwrap()["terminal_id"].as_str().unwrap().to_string();
+    wait_for("the supervisor to hear of it", Duration::from_secs(10), || {
+        common::transcript(&log)
+            .iter()
+            .any(|i| i.contains(&worker) && i.contains("exited during start-up") && i.contains("doomed task"))
+    });
+    assert!(cao.list().iter().all(|t| t["id"] != worker.as_str()));
+    client.cancel().await.unwrap();
+}
