@@ -18,6 +18,22 @@ pub const CAO_LOG: &str = "CAO_LOG";
 pub const CAO_FAKE_AGENT: &str = "CAO_FAKE_AGENT";
 /// Number of Enter presses the fake agent needs to submit (the `fake` provider mirrors it).
 pub const CAO_FAKE_ENTERS: &str = "CAO_FAKE_ENTERS";
+/// Absolute path of the Claude Code executable (`claude`), overriding the `PATH` lookup.
+pub const CAO_CLAUDE_CODE_BIN: &str = "CAO_CLAUDE_CODE_BIN";
+/// Absolute path of the Codex executable (`codex`), overriding the `PATH` lookup.
+pub const CAO_CODEX_BIN: &str = "CAO_CODEX_BIN";
+/// Absolute path of the Gemini CLI executable (`gemini`), overriding the `PATH` lookup.
+pub const CAO_GEMINI_CLI_BIN: &str = "CAO_GEMINI_CLI_BIN";
+/// Absolute path of the OpenCode executable (`opencode`), overriding the `PATH` lookup.
+pub const CAO_OPENCODE_BIN: &str = "CAO_OPENCODE_BIN";
+/// Absolute path of the Kiro CLI executable (`kiro-cli`), overriding the `PATH` lookup.
+pub const CAO_KIRO_CLI_BIN: &str = "CAO_KIRO_CLI_BIN";
+/// Absolute path of the Kimi CLI executable (`kimi`), overriding the `PATH` lookup.
+pub const CAO_KIMI_CLI_BIN: &str = "CAO_KIMI_CLI_BIN";
+/// Absolute path of the Copilot CLI executable (`copilot`), overriding the `PATH` lookup.
+pub const CAO_COPILOT_CLI_BIN: &str = "CAO_COPILOT_CLI_BIN";
+/// Absolute path of the Amazon Q CLI executable (`q`), overriding the `PATH` lookup.
+pub const CAO_Q_CLI_BIN: &str = "CAO_Q_CLI_BIN";
 /// Set by tmux inside a pane; lets a cao process without `CAO_TERMINAL_ID` find its terminal.
 pub const TMUX_PANE: &str = "TMUX_PANE";
 

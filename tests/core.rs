@@ -84,11 +84,10 @@ fn shutdown_all_leaves_no_session_and_no_process() {
     wait_for("agents to exit", Duration::from_secs(5), || {
         pids.iter().all(|p| !alive(*p))
     });
-    let watchers = std::process::Command::new("pgrep")
-        .args(["-f", &format!("_watch .*{a}|_watch .*{b}")])
-        .output()
-        .unwrap();
-    assert!(watchers.stdout.is_empty(), "watchers left behind");
+    wait_for("watchers to exit", Duration::from_secs(5), || {
+        common::processes_matching(&format!("_watch {a}")).is_empty()
+            && common::processes_matching(&format!("_watch {b}")).is_empty()
+    });
 }
 
 #[test]

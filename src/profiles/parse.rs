@@ -567,7 +567,7 @@ mod tests {
         assert_eq!(p.system_prompt, "Body text");
         assert_eq!(p.warnings.len(), 1);
         assert!(p.warnings[0].contains("unknown key `color`"), "{:?}", p.warnings);
-        assert!(p.warnings[0].contains("line 18"), "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("line 19"), "{:?}", p.warnings);
     }
 
     #[test]

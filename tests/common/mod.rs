@@ -214,3 +214,19 @@ pub fn transcript(path: &Path) -> Vec<String> {
         .filter_map(|v| v["input"].as_str().map(str::to_string))
         .collect()
 }
+
+/// Pids of live processes whose command line contains `needle` (read from /proc).
+pub fn processes_matching(needle: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}

@@ -1,0 +1,177 @@
+//! Small helpers shared by the real-CLI providers: reading screen lines, recognising
+//! frame pieces, resolving executables and writing per-terminal config files.
+
+use std::path::{Path, PathBuf};
+
+use super::{ProviderError, find_on_path, is_executable};
+use crate::env;
+
+/// The screen's lines with trailing whitespace (including the no-break spaces some CLIs
+/// pad their prompt with) removed, and trailing blank lines dropped.
+pub(crate) fn lines(screen: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
+/// A horizontal rule drawn with box-drawing characters (at least 10 of them, nothing else).
+pub(crate) fn is_rule(line: &str) -> bool {
+    let t = line.trim();
+    t.chars().count() >= 10 && t.chars().all(|c| matches!(c, '─' | '━' | '═'))
+}
+
+/// Whether the line is indented by at least `n` spaces (blank lines are not).
+pub(crate) fn indented(line: &str, n: usize) -> bool {
+    line.len() > n && line.as_bytes()[..n].iter().all(|b| *b == b' ')
+}
+
+/// Removes up to `n` leading spaces.
+pub(crate) fn dedent(line: &str, n: usize) -> &str {
+    let spaces = line.bytes().take(n).take_while(|b| *b == b' ').count();
+    &line[spaces..]
+}
+
+/// Joins answer lines, dropping blank lines at both ends.
+pub(crate) fn join_trimmed(lines: &[String]) -> String {
+    let start = lines.iter().position(|l| !l.trim().is_empty());
+    let end = lines.iter().rposition(|l| !l.trim().is_empty());
+    match (start, end) {
+        (Some(s), Some(e)) => lines[s..=e].join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The indices of the last `n` non-blank lines (bottom region of a screen).
+pub(crate) fn bottom_region<'a>(lines: &[&'a str], n: usize) -> Vec<&'a str> {
+    let mut out: Vec<&str> = lines
+        .iter()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(n)
+        .copied()
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Finds a CLI: an absolute path in `override_var` wins, then `programs` on `PATH`.
+pub(crate) fn resolve_executable(
+    provider: &'static str,
+    override_var: &'static str,
+    programs: &[&'static str],
+    install_hint: &str,
+) -> Result<PathBuf, ProviderError> {
+    let program = programs[0];
+    if let Some(value) = env::non_empty(override_var) {
+        let path = PathBuf::from(&value);
+        if path.is_absolute() && is_executable(&path) {
+            return Ok(path);
+        }
+        return Err(ProviderError::NotInstalled {
+            provider,
+            program,
+            hint: format!(
+                "; {override_var} is set to '{value}', which is not an absolute path to an executable file. \
+                 Fix or unset it"
+            ),
+        });
+    }
+    programs
+        .iter()
+        .find_map(|p| find_on_path(p))
+        .ok_or_else(|| ProviderError::NotInstalled {
+            provider,
+            program,
+            hint: format!("; {install_hint}, or set {override_var} to its absolute path"),
+        })
+}
+
+/// Writes a private (0600) file into the terminal's scratch directory.
+pub(crate) fn write_scratch(
+    provider: &'static str,
+    scratch_dir: &Path,
+    name: &str,
+    contents: &str,
+) -> Result<PathBuf, ProviderError> {
+    write_private(provider, &scratch_dir.join(name), contents)
+}
+
+/// Writes a private (0600) file, creating its directory.
+pub(crate) fn write_private(
+    provider: &'static str,
+    path: &Path,
+    contents: &str,
+) -> Result<PathBuf, ProviderError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| ProviderError::Config {
+        provider,
+        reason: format!("cannot write {}: {e}", path.display()),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    file.write_all(contents.as_bytes()).map_err(fail)?;
+    Ok(path.to_path_buf())
+}
+
+/// Whether the process runs as root (some CLIs refuse their skip-permissions flag then).
+pub(crate) fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A TOML basic string (quoted, escaped) for `-c key=value` style overrides.
+pub(crate) fn toml_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_and_indents() {
+        assert!(is_rule("────────────────"));
+        assert!(!is_rule("── input ──────────"));
+        assert!(!is_rule("───"));
+        assert!(indented("  x", 2));
+        assert!(!indented(" x", 2));
+        assert!(!indented("  ", 2));
+        assert_eq!(dedent("    x", 2), "  x");
+        assert_eq!(dedent(" x", 2), "x");
+    }
+
+    #[test]
+    fn lines_drop_padding() {
+        assert_eq!(lines("❯\u{a0}\n\n  \n"), vec!["❯"]);
+    }
+
+    #[test]
+    fn toml_strings_escape() {
+        assert_eq!(toml_string("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+    }
+}
