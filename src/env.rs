@@ -36,6 +36,11 @@ pub const CAO_COPILOT_CLI_BIN: &str = "CAO_COPILOT_CLI_BIN";
 pub const CAO_Q_CLI_BIN: &str = "CAO_Q_CLI_BIN";
 /// Set by tmux inside a pane; lets a cao process without `CAO_TERMINAL_ID` find its terminal.
 pub const TMUX_PANE: &str = "TMUX_PANE";
+/// The user's home: base of the CLIs' own agent directories (`~/.kiro/agents`, ...) and of
+/// `~` in the config file. Tests point it at a temp dir so nothing touches the real home.
+pub const HOME: &str = "HOME";
+/// Base of the per-user config file (`$XDG_CONFIG_HOME/cao/config.toml`); default `~/.config`.
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 
 /// Variables that make a CLI believe it runs nested inside another agent or tmux client;
 /// a worker must not inherit them from its caller.

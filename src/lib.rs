@@ -3,6 +3,7 @@
 //! fronts over it.
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod env;
 pub mod logging;

@@ -14,7 +14,9 @@ use crate::env;
 #[derive(Debug, thiserror::Error)]
 pub enum TmuxError {
     /// tmux itself is not installed.
-    #[error("tmux is not installed or not on PATH ({0}); install tmux (e.g. `apt-get install tmux`)")]
+    #[error(
+        "tmux is not installed or not on PATH ({0}); install tmux (e.g. `apt-get install tmux`)"
+    )]
     NotInstalled(std::io::Error),
     /// No tmux server is running on the selected socket: no cao session exists.
     #[error("no tmux server is running{0}; start agents with `cao launch`")]

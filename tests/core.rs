@@ -27,7 +27,10 @@ fn launch_send_output_lifecycle() {
         cao.status(&id) == "completed"
     });
     let last = cao.ok(&["output", &id, "--mode", "last"]);
-    assert_eq!(last.trim_end(), "fake answer: please work [[sleep 1.5]] on it");
+    assert_eq!(
+        last.trim_end(),
+        "fake answer: please work [[sleep 1.5]] on it"
+    );
     let full = cao.ok(&["output", &id, "--mode", "full"]);
     assert!(full.contains("cao fake agent"), "{full}");
 }
@@ -79,7 +82,8 @@ fn shutdown_all_leaves_no_session_and_no_process() {
     assert_eq!(pids.len(), 2);
     cao.ok(&["shutdown", "--all"]);
     assert!(cao.list().is_empty());
-    let left = String::from_utf8_lossy(&cao.tmux(&["ls", "-F", "#{session_name}"]).stdout).to_string();
+    let left =
+        String::from_utf8_lossy(&cao.tmux(&["ls", "-F", "#{session_name}"]).stdout).to_string();
     assert_eq!(left.trim(), "not-cao");
     wait_for("agents to exit", Duration::from_secs(5), || {
         pids.iter().all(|p| !alive(*p))
@@ -94,9 +98,21 @@ fn shutdown_all_leaves_no_session_and_no_process() {
 fn bad_input_is_refused_clearly_and_harms_nothing() {
     let cao = Cao::new();
     let id = cao.launch("developer");
-    for bad in ["../x", "a:b.c", "-t", "%1", "0a1b2c3", "0a1b2c3d4", "0A1B2C3D"] {
+    for bad in [
+        "../x",
+        "a:b.c",
+        "-t",
+        "%1",
+        "0a1b2c3",
+        "0a1b2c3d4",
+        "0A1B2C3D",
+    ] {
         // A leading '-' is refused by the argument parser itself, as an unknown flag.
-        let expected = if bad.starts_with('-') { "unexpected argument" } else { "invalid terminal id" };
+        let expected = if bad.starts_with('-') {
+            "unexpected argument"
+        } else {
+            "invalid terminal id"
+        };
         let err = cao.fails(&["status", bad]);
         assert!(err.contains(expected), "{bad}: {err}");
         let err = cao.fails(&["send", bad, "hi"]);
@@ -109,25 +125,80 @@ fn bad_input_is_refused_clearly_and_harms_nothing() {
 
     let base = ["launch", "--headless", "--yolo", "--agents"];
     let err = cao.fails(&[&base[..], &["developer", "--provider", "nope"]].concat());
-    assert!(err.contains("unknown provider 'nope'") && err.contains("fake"), "{err}");
+    assert!(
+        err.contains("unknown provider 'nope'") && err.contains("fake"),
+        "{err}"
+    );
     let err = cao.fails(&[&base[..], &["no_such_profile", "--provider", "fake"]].concat());
-    assert!(err.contains("unknown agent profile 'no_such_profile'") && err.contains("developer"), "{err}");
+    assert!(
+        err.contains("unknown agent profile 'no_such_profile'") && err.contains("developer"),
+        "{err}"
+    );
     let err = cao.fails(&[&base[..], &["../../etc/passwd", "--provider", "fake"]].concat());
     assert!(err.contains("invalid profile name"), "{err}");
-    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--working-directory", "/etc"]].concat());
+    let err = cao.fails(
+        &[
+            &base[..],
+            &[
+                "developer",
+                "--provider",
+                "fake",
+                "--working-directory",
+                "/etc",
+            ],
+        ]
+        .concat(),
+    );
     assert!(err.contains("system directory"), "{err}");
-    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--working-directory", "/no/such/dir"]].concat());
+    let err = cao.fails(
+        &[
+            &base[..],
+            &[
+                "developer",
+                "--provider",
+                "fake",
+                "--working-directory",
+                "/no/such/dir",
+            ],
+        ]
+        .concat(),
+    );
     assert!(err.contains("does not exist"), "{err}");
     let session = cao.list()[0]["session"].as_str().unwrap().to_string();
-    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--session-name", &session]].concat());
+    let err = cao.fails(
+        &[
+            &base[..],
+            &[
+                "developer",
+                "--provider",
+                "fake",
+                "--session-name",
+                &session,
+            ],
+        ]
+        .concat(),
+    );
     assert!(err.contains("already exists"), "{err}");
-    let err = cao.fails(&[&base[..], &["developer", "--provider", "fake", "--session-name", "a:b"]].concat());
+    let err = cao.fails(
+        &[
+            &base[..],
+            &["developer", "--provider", "fake", "--session-name", "a:b"],
+        ]
+        .concat(),
+    );
     assert!(err.contains("invalid session name"), "{err}");
     let err = cao.fails(&["send", &id, "   "]);
     assert!(err.contains("empty"), "{err}");
 
     // Without --yolo and without a terminal to ask on, launch refuses.
-    let err = cao.fails(&["launch", "--headless", "--provider", "fake", "--agents", "developer"]);
+    let err = cao.fails(&[
+        "launch",
+        "--headless",
+        "--provider",
+        "fake",
+        "--agents",
+        "developer",
+    ]);
     assert!(err.contains("--yolo"), "{err}");
 
     // Nothing stored was harmed: the one good terminal is still there and working.

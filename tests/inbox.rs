@@ -62,9 +62,11 @@ fn assign_fan_out_replies_reach_the_supervisor_exactly_once() {
     wait_for("three replies", Duration::from_secs(30), || {
         ["A", "B", "C"].iter().all(|l| replies(l) >= 1)
     });
-    wait_for("the supervisor to answer them", Duration::from_secs(10), || {
-        cao.status(&sup) == "completed"
-    });
+    wait_for(
+        "the supervisor to answer them",
+        Duration::from_secs(10),
+        || cao.status(&sup) == "completed",
+    );
     // Give any duplicate a chance to show up before counting.
     std::thread::sleep(Duration::from_millis(500));
     for letter in ["A", "B", "C"] {
@@ -72,13 +74,21 @@ fn assign_fan_out_replies_reach_the_supervisor_exactly_once() {
     }
     let screen = cao.screen(&sup);
     for letter in ["A", "B", "C"] {
-        assert!(screen.contains(&format!("reply from worker {letter}")), "{screen}");
+        assert!(
+            screen.contains(&format!("reply from worker {letter}")),
+            "{screen}"
+        );
     }
     // Four terminals in the supervisor's session: the workers joined it.
     let list = cao.list();
     assert_eq!(list.len(), 4);
     assert!(list.iter().all(|t| t["session"] == list[0]["session"]));
-    assert_eq!(list.iter().filter(|t| t["created_by"] == sup.as_str()).count(), 3);
+    assert_eq!(
+        list.iter()
+            .filter(|t| t["created_by"] == sup.as_str())
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -88,21 +98,37 @@ fn a_message_to_a_busy_receiver_is_typed_only_after_it_is_idle() {
     let cao = cao.with_env("CAO_FAKE_TRANSCRIPT", log.to_str().unwrap());
     let id = cao.launch("developer");
     cao.ok(&["send", &id, "long task [[sleep 2]]"]);
-    wait_for("busy", Duration::from_secs(5), || cao.status(&id) == "processing");
+    wait_for("busy", Duration::from_secs(5), || {
+        cao.status(&id) == "processing"
+    });
     let out = cao.ok(&["send", &id, "note for later"]);
     assert!(out.contains("queued"), "{out}");
-    let inbox: Vec<serde_json::Value> = serde_json::from_str(&cao.ok(&["inbox", &id, "--json"])).unwrap();
+    let inbox: Vec<serde_json::Value> =
+        serde_json::from_str(&cao.ok(&["inbox", &id, "--json"])).unwrap();
     assert_eq!(inbox[1]["status"], "pending");
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(transcript(&log), ["long task [[sleep 2]]"], "typed while busy");
-    wait_for("delivery", Duration::from_secs(10), || transcript(&log).len() == 2);
-    assert_eq!(transcript(&log), ["long task [[sleep 2]]", "note for later"]);
+    assert_eq!(
+        transcript(&log),
+        ["long task [[sleep 2]]"],
+        "typed while busy"
+    );
+    wait_for("delivery", Duration::from_secs(10), || {
+        transcript(&log).len() == 2
+    });
+    assert_eq!(
+        transcript(&log),
+        ["long task [[sleep 2]]", "note for later"]
+    );
     let screen = cao.screen(&id);
     let answer = screen.find("fake answer: long task").unwrap();
     let note = screen.find("fake> note for later").unwrap();
     assert!(answer < note, "{screen}");
-    let inbox: Vec<serde_json::Value> = serde_json::from_str(&cao.ok(&["inbox", &id, "--json"])).unwrap();
-    assert!(inbox.iter().all(|m| m["status"] == "delivered"), "{inbox:?}");
+    let inbox: Vec<serde_json::Value> =
+        serde_json::from_str(&cao.ok(&["inbox", &id, "--json"])).unwrap();
+    assert!(
+        inbox.iter().all(|m| m["status"] == "delivered"),
+        "{inbox:?}"
+    );
 }
 
 #[test]
@@ -126,7 +152,11 @@ fn twenty_messages_from_four_senders_arrive_once_and_in_order() {
                         .args(["send", &receiver, &format!("msg {n} from {sender}")])
                         .output()
                         .unwrap();
-                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             });
         }
@@ -141,13 +171,18 @@ fn twenty_messages_from_four_senders_arrive_once_and_in_order() {
             })
             .collect()
     };
-    wait_for("all twenty", Duration::from_secs(30), || received().len() >= 20);
+    wait_for("all twenty", Duration::from_secs(30), || {
+        received().len() >= 20
+    });
     std::thread::sleep(Duration::from_millis(500));
     let got = received();
     assert_eq!(got.len(), 20, "{got:?}");
     let mut per_sender: HashMap<String, Vec<String>> = HashMap::new();
     for (sender, body) in got {
-        assert!(body.ends_with(&format!("from {sender}")), "{sender}: {body}");
+        assert!(
+            body.ends_with(&format!("from {sender}")),
+            "{sender}: {body}"
+        );
         per_sender.entry(sender).or_default().push(body);
     }
     for sender in &senders {
@@ -164,17 +199,29 @@ fn a_killed_watcher_is_re_armed_and_loses_nothing() {
     let id = cao.launch("developer");
     let pid_file = cao.home.path().join("run").join(format!("{id}.watch.pid"));
     wait_for("the watcher", Duration::from_secs(5), || pid_file.exists());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     cao.ok(&["send", &id, "busy [[sleep 1.5]]"]);
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
-    wait_for("the watcher to die", Duration::from_secs(5), || !common::alive(pid));
+    wait_for("the watcher to die", Duration::from_secs(5), || {
+        !common::alive(pid)
+    });
     // Queued while busy and with no watcher: the send itself re-arms one.
     let out = cao.ok(&["send", &id, "after the crash"]);
     assert!(out.contains("queued"), "{out}");
-    wait_for("delivery", Duration::from_secs(10), || transcript(&log).len() == 2);
+    wait_for("delivery", Duration::from_secs(10), || {
+        transcript(&log).len() == 2
+    });
     assert_eq!(transcript(&log), ["busy [[sleep 1.5]]", "after the crash"]);
-    let new_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let new_pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_ne!(new_pid, pid);
 }

@@ -38,7 +38,10 @@ type Client = RunningService<RoleClient, Recorder>;
 
 async fn connect(cao: &Cao, env: &[(&str, &str)]) -> (Client, Recorder) {
     let mut cmd = tokio::process::Command::new(common::cao_bin());
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let transport = TokioChildProcess::new(cmd.configure(|c| {
         c.arg("mcp-server").current_dir(cao.work.path());
         let mut std_cmd = std::process::Command::new("true");
@@ -99,7 +102,11 @@ async fn tools_have_schemas_annotations_and_instructions() {
     let tool = |n: &str| tools.iter().find(|t| t.name == n).unwrap().clone();
     for t in &tools {
         assert!(t.output_schema.is_some(), "{} has no output schema", t.name);
-        assert!(t.description.as_deref().is_some_and(|d| d.len() > 40), "{}", t.name);
+        assert!(
+            t.description.as_deref().is_some_and(|d| d.len() > 40),
+            "{}",
+            t.name
+        );
     }
     let handoff = serde_json::to_value(&*tool("handoff").input_schema).unwrap();
     let props = &handoff["properties"];
@@ -116,8 +123,15 @@ async fn tools_have_schemas_annotations_and_instructions() {
     assert_eq!(required, ["agent_profile", "message"]);
     let send = serde_json::to_value(&*tool("send_message").input_schema).unwrap();
     assert!(send["properties"]["receiver_id"].is_object());
-    let out = serde_json::to_value(&**tool("send_message").output_schema.as_ref().unwrap()).unwrap();
-    for key in ["success", "message_id", "sender_id", "receiver_id", "created_at"] {
+    let out =
+        serde_json::to_value(&**tool("send_message").output_schema.as_ref().unwrap()).unwrap();
+    for key in [
+        "success",
+        "message_id",
+        "sender_id",
+        "receiver_id",
+        "created_at",
+    ] {
         assert!(out["properties"][key].is_object(), "{key}");
     }
     let ann = |n: &str| tool(n).annotations.unwrap();
@@ -132,7 +146,10 @@ async fn tools_have_schemas_annotations_and_instructions() {
     for name in ["handoff", "assign"] {
         let t = tools.iter().find(|t| t.name == name).unwrap();
         let schema = serde_json::to_value(&*t.input_schema).unwrap();
-        assert!(schema["properties"]["working_directory"].is_object(), "{name}");
+        assert!(
+            schema["properties"]["working_directory"].is_object(),
+            "{name}"
+        );
     }
     client.cancel().await.unwrap();
 }
@@ -155,7 +172,10 @@ async fn handoff_returns_the_answer_reports_progress_and_closes_the_worker() {
     assert_eq!(id.len(), 8);
     let progress = recorder.progress.lock().unwrap().clone();
     assert!(
-        progress.iter().any(|p| p.message.as_deref().is_some_and(|m| m.contains("processing"))),
+        progress.iter().any(|p| p
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("processing"))),
         "{progress:?}"
     );
     // The worker's window is gone.
@@ -183,7 +203,10 @@ async fn cancelling_a_handoff_closes_the_worker() {
     wait_for("the worker to be busy", Duration::from_secs(10), || {
         cao.list().iter().any(|t| t["status"] == "processing")
     });
-    handle.cancel(Some("user changed their mind".into())).await.unwrap();
+    handle
+        .cancel(Some("user changed their mind".into()))
+        .await
+        .unwrap();
     wait_for("the worker to be closed", Duration::from_secs(10), || {
         cao.list().is_empty()
     });
@@ -206,7 +229,10 @@ async fn handoff_timeout_leaves_the_worker_running() {
     let s = result.structured_content.unwrap();
     let id = s["terminal_id"].as_str().unwrap().to_string();
     let message = s["message"].as_str().unwrap();
-    assert!(message.contains("timed out") && message.contains("still running"), "{message}");
+    assert!(
+        message.contains("timed out") && message.contains("still running"),
+        "{message}"
+    );
     let list = cao.list();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], id.as_str());
@@ -229,7 +255,11 @@ async fn a_failing_or_asking_worker_ends_the_handoff_early() {
     )
     .await;
     assert_eq!(failed.is_error, Some(true));
-    assert!(text(&failed).contains("simulated failure"), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("simulated failure"),
+        "{}",
+        text(&failed)
+    );
     let asked = call(
         &client,
         "handoff",
@@ -238,7 +268,10 @@ async fn a_failing_or_asking_worker_ends_the_handoff_early() {
     .await;
     assert_eq!(asked.is_error, Some(true));
     let t = text(&asked);
-    assert!(t.contains("waiting_user_answer") && t.contains("Proceed"), "{t}");
+    assert!(
+        t.contains("waiting_user_answer") && t.contains("Proceed"),
+        "{t}"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -247,17 +280,61 @@ async fn bad_calls_are_tool_errors_that_say_what_to_do() {
     let cao = Cao::new();
     let (client, _) = connect(&cao, &[]).await;
     let cases = [
-        ("assign", json!({"agent_profile": "nobody", "message": "x"}), "unknown agent profile"),
-        ("assign", json!({"agent_profile": "../etc", "message": "x"}), "invalid profile name"),
-        ("assign", json!({"agent_profile": "developer", "message": "  "}), "empty"),
-        ("assign", json!({"agent_profile": "developer", "message": "x", "working_directory": "/tmp"}), "CAO_ENABLE_WORKING_DIRECTORY"),
-        ("handoff", json!({"agent_profile": "developer", "message": "x", "timeout": 0}), "between 1 and 3600"),
-        ("handoff", json!({"agent_profile": "developer", "message": "x", "timeout": 4000}), "between 1 and 3600"),
-        ("send_message", json!({"receiver_id": "0badbeef", "message": "x"}), "no terminal 0badbeef"),
-        ("send_message", json!({"receiver_id": "../../x", "message": "x"}), "invalid terminal id"),
-        ("get_terminal_output", json!({"terminal_id": "%1"}), "invalid terminal id"),
-        ("close_terminal", json!({"terminal_id": "ABCDEF12"}), "invalid terminal id"),
-        ("send_message", json!({"receiver_id": 5}), "expected a string"),
+        (
+            "assign",
+            json!({"agent_profile": "nobody", "message": "x"}),
+            "unknown agent profile",
+        ),
+        (
+            "assign",
+            json!({"agent_profile": "../etc", "message": "x"}),
+            "invalid profile name",
+        ),
+        (
+            "assign",
+            json!({"agent_profile": "developer", "message": "  "}),
+            "empty",
+        ),
+        (
+            "assign",
+            json!({"agent_profile": "developer", "message": "x", "working_directory": "/tmp"}),
+            "CAO_ENABLE_WORKING_DIRECTORY",
+        ),
+        (
+            "handoff",
+            json!({"agent_profile": "developer", "message": "x", "timeout": 0}),
+            "between 1 and 3600",
+        ),
+        (
+            "handoff",
+            json!({"agent_profile": "developer", "message": "x", "timeout": 4000}),
+            "between 1 and 3600",
+        ),
+        (
+            "send_message",
+            json!({"receiver_id": "0badbeef", "message": "x"}),
+            "no terminal 0badbeef",
+        ),
+        (
+            "send_message",
+            json!({"receiver_id": "../../x", "message": "x"}),
+            "invalid terminal id",
+        ),
+        (
+            "get_terminal_output",
+            json!({"terminal_id": "%1"}),
+            "invalid terminal id",
+        ),
+        (
+            "close_terminal",
+            json!({"terminal_id": "ABCDEF12"}),
+            "invalid terminal id",
+        ),
+        (
+            "send_message",
+            json!({"receiver_id": 5}),
+            "expected a string",
+        ),
     ];
     for (tool, a, expect) in cases {
         let r = call(&client, tool, a.clone()).await;
@@ -316,26 +393,44 @@ async fn calls_run_concurrently() {
         );
     }
     // Three 3-second jobs one after another would take at least 9 s.
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn assign_returns_at_once_and_the_task_is_typed_when_ready() {
     let cao = Cao::new().with_env("CAO_FAKE_STARTUP_MS", "800");
     let (client, _) = connect(&cao, &[]).await;
-    let r = call(&client, "assign", json!({"agent_profile": "reviewer", "message": "review it"})).await;
+    let r = call(
+        &client,
+        "assign",
+        json!({"agent_profile": "reviewer", "message": "review it"}),
+    )
+    .await;
     assert_eq!(r.is_error, Some(false), "{}", text(&r));
-    let id = r.structured_content.unwrap()["terminal_id"].as_str().unwrap().to_string();
+    let id = r.structured_content.unwrap()["terminal_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_for("the task to be answered", Duration::from_secs(10), || {
         cao.status(&id) == "completed"
     });
-    assert_eq!(cao.ok(&["output", &id]).trim_end(), "fake answer: review it");
+    assert_eq!(
+        cao.ok(&["output", &id]).trim_end(),
+        "fake answer: review it"
+    );
     let listed = call(&client, "list_terminals", json!({})).await;
     let s = listed.structured_content.unwrap();
     assert_eq!(s["terminals"][0]["id"], id.as_str());
     assert_eq!(s["terminals"][0]["profile"], "reviewer");
     let out = call(&client, "get_terminal_output", json!({"terminal_id": id})).await;
-    assert_eq!(out.structured_content.unwrap()["output"], "fake answer: review it");
+    assert_eq!(
+        out.structured_content.unwrap()["output"],
+        "fake answer: review it"
+    );
     let profiles = call(&client, "list_profiles", json!({})).await;
     let names: Vec<String> = profiles.structured_content.unwrap()["profiles"]
         .as_array()
@@ -362,15 +457,36 @@ async fn a_worker_that_dies_at_start_up_is_reported_to_its_creator() {
     let broken = cao.path("broken-agent");
     std::fs::write(&broken, "#!/bin/sh\nsleep 0.3\nexit 1\n").unwrap();
     std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let (client, _) = connect(&cao, &[("CAO_TERMINAL_ID", &sup), ("CAO_FAKE_AGENT", broken.to_str().unwrap())]).await;
-    let r = call(&client, "assign", json!({"agent_profile": "developer", "message": "doomed task"})).await;
+    let (client, _) = connect(
+        &cao,
+        &[
+            ("CAO_TERMINAL_ID", &sup),
+            ("CAO_FAKE_AGENT", broken.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let r = call(
+        &client,
+        "assign",
+        json!({"agent_profile": "developer", "message": "doomed task"}),
+    )
+    .await;
     assert_eq!(r.is_error, Some(false), "{}", text(&r));
-    let worker = r.structured_content.unwrap()["terminal_id"].as_str().unwrap().to_string();
-    wait_for("the supervisor to hear of it", Duration::from_secs(10), || {
-        common::transcript(&log)
-            .iter()
-            .any(|i| i.contains(&worker) && i.contains("exited during start-up") && i.contains("doomed task"))
-    });
+    let worker = r.structured_content.unwrap()["terminal_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for(
+        "the supervisor to hear of it",
+        Duration::from_secs(10),
+        || {
+            common::transcript(&log).iter().any(|i| {
+                i.contains(&worker)
+                    && i.contains("exited during start-up")
+                    && i.contains("doomed task")
+            })
+        },
+    );
     assert!(cao.list().iter().all(|t| t["id"] != worker.as_str()));
     client.cancel().await.unwrap();
 }

@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 use crate::engine::{self, Engine};
 
+mod config;
 mod inbox;
+mod install;
 mod internal;
 mod launch;
 mod list;
@@ -46,6 +48,10 @@ enum Command {
     Shutdown(shutdown::Args),
     /// List the agent profiles cao can find.
     Profiles(profiles::Args),
+    /// Install an agent profile by name, file path or https URL.
+    Install(install::Args),
+    /// Show the effective configuration and where each value comes from.
+    Config(config::Args),
     /// Become an agent CLI from a launch spec (run by tmux).
     #[command(name = "_exec", hide = true)]
     Exec(internal::ExecArgs),
@@ -59,6 +65,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::McpServer => crate::mcp::serve(),
         Command::Exec(args) => internal::exec(args),
+        Command::Install(args) => install::run(args),
+        Command::Config(args) => config::run(args),
         command => engine_command(command),
     };
     match result {
@@ -83,7 +91,9 @@ fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Shutdown(args) => shutdown::run(&engine, args),
         Command::Profiles(args) => profiles::run(&engine, args),
         Command::Watch(args) => internal::watch(&engine, args),
-        Command::McpServer | Command::Exec(_) => unreachable!("dispatched in run"),
+        Command::McpServer | Command::Exec(_) | Command::Install(_) | Command::Config(_) => {
+            unreachable!("dispatched in run")
+        }
     }
 }
 

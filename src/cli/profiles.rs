@@ -1,9 +1,9 @@
-//! `cao profiles`: every agent profile cao can find, with where it comes from.
+//! `cao profiles`: every agent profile cao can find, with where it comes from; files it could
+//! not use are reported on stderr.
 
 use std::process::ExitCode;
 
 use crate::engine::Engine;
-use crate::profiles::ProfileSource;
 
 /// Arguments of `cao profiles`.
 #[derive(Debug, clap::Args)]
@@ -15,17 +15,30 @@ pub struct Args {
 
 /// Prints name, source and description of each profile.
 pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
-    let profiles = engine.profiles();
+    let scan = crate::profiles::scan(engine.home());
+    for problem in &scan.problems {
+        eprintln!("warning: skipped: {problem}");
+    }
+    for warning in scan.profiles.iter().flat_map(|p| &p.warnings) {
+        eprintln!("warning: {warning}");
+    }
     if args.json {
-        super::print_json(&profiles)?;
+        super::print_json(&scan.profiles)?;
         return Ok(ExitCode::SUCCESS);
     }
-    for p in profiles {
-        let source = match &p.source {
-            ProfileSource::BuiltIn => "built-in".to_string(),
-            ProfileSource::Installed(path) => path.display().to_string(),
-        };
-        println!("{:<20} {:<30} {}", p.name, source, p.description);
+    for p in &scan.profiles {
+        let place = p
+            .source
+            .path()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default();
+        println!(
+            "{:<20} {:<12} {}  {}",
+            p.name,
+            p.source.label(),
+            p.description,
+            place
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,15 +21,15 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         args.message
     };
-    let sender = engine
-        .caller()?
-        .map_or(USER_SENDER.to_string(), |t| t.id);
+    let sender = engine.caller()?.map_or(USER_SENDER.to_string(), |t| t.id);
     let message = engine.send_message(&sender, &args.terminal_id, &body)?;
     let status = engine
         .message(message.id)?
         .map_or(message.status, |m| m.status);
     match status {
-        MessageStatus::Delivered => println!("message {} delivered to {}", message.id, args.terminal_id),
+        MessageStatus::Delivered => {
+            println!("message {} delivered to {}", message.id, args.terminal_id)
+        }
         _ => println!(
             "message {} queued for {}: it will be typed when the terminal is idle",
             message.id, args.terminal_id

@@ -66,6 +66,8 @@ impl Drop for DeliveryLock {
 /// How long after typing cao watches for the CLI to take the turn before pressing Enter once
 /// more (some CLIs swallow an Enter that follows a paste too closely).
 const SUBMIT_CONFIRM: Duration = Duration::from_millis(1500);
+/// Screen re-read interval while confirming a submission.
+const CONFIRM_POLL: Duration = Duration::from_millis(10);
 
 impl Engine {
     /// Types every pending message of `receiver` if its CLI is ready for input.
@@ -95,20 +97,18 @@ impl Engine {
         let typed = if submit.pause.is_zero() {
             self.tmux.paste(&record.pane_id, &text, &enters)
         } else {
-            self.tmux
-                .paste(&record.pane_id, &text, &[])
-                .and_then(|()| {
-                    std::thread::sleep(submit.pause);
-                    self.tmux.send_keys(&record.pane_id, &enters)
-                })
+            self.tmux.paste(&record.pane_id, &text, &[]).and_then(|()| {
+                std::thread::sleep(submit.pause);
+                self.tmux.send_keys(&record.pane_id, &enters)
+            })
         };
         match typed {
             Ok(()) => {
                 self.store().finish_delivery(&ids, None)?;
                 self.store().touch_terminal(receiver)?;
-                if !submit.pause.is_zero() {
-                    self.confirm_submitted(&record.pane_id, provider.as_ref(), &screen);
-                }
+                // Still under the lock: the next delivery must not type into an input box
+                // whose text the CLI has not taken yet.
+                self.confirm_submitted(&record.pane_id, provider.as_ref(), &screen);
                 Ok(Delivery::Delivered(ids))
             }
             Err(e) => {
@@ -119,22 +119,33 @@ impl Engine {
         }
     }
 
-    /// For CLIs that may take a fast Enter as a newline: if the screen shows no new turn
-    /// within a moment, press Enter once more.
+    /// Waits until the CLI has visibly taken the typed turn: it is busy, or a new answer is on
+    /// the screen. If neither shows within a moment, presses Enter once more (some CLIs take a
+    /// fast Enter after a paste as a newline) and waits once more.
     fn confirm_submitted(&self, pane: &str, provider: &dyn providers::Provider, before: &str) {
-        let deadline = Instant::now() + SUBMIT_CONFIRM;
-        let before_status = provider.status(before);
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-            let Ok(screen) = self.tmux.capture(pane, None) else {
-                return;
-            };
-            let status = provider.status(&screen);
-            if status != before_status || !status.accepts_input() {
-                return;
+        let before_answer = provider.last_response(before).ok();
+        let taken = || {
+            let deadline = Instant::now() + SUBMIT_CONFIRM;
+            while Instant::now() < deadline {
+                std::thread::sleep(CONFIRM_POLL);
+                let Ok(screen) = self.tmux.capture(pane, None) else {
+                    return true; // The pane is gone; nothing more to confirm.
+                };
+                if !provider.status(&screen).accepts_input()
+                    || provider.last_response(&screen).ok() != before_answer
+                {
+                    return true;
+                }
+            }
+            false
+        };
+        if !taken() {
+            tracing::debug!(pane, "turn not taken; pressing Enter once more");
+            let _ = self.tmux.send_keys(pane, &["Enter"]);
+            if !taken() {
+                tracing::warn!(pane, "the CLI did not visibly take the typed turn");
             }
         }
-        let _ = self.tmux.send_keys(pane, &["Enter"]);
     }
 }
 

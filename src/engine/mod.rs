@@ -36,22 +36,30 @@ pub const SESSION_PREFIX: &str = "cao-";
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// A terminal id that is not 8 lowercase hex characters.
-    #[error("invalid terminal id {0:?}: expected 8 lowercase hex characters, as shown by `cao list`")]
+    #[error(
+        "invalid terminal id {0:?}: expected 8 lowercase hex characters, as shown by `cao list`"
+    )]
     InvalidTerminalId(String),
     /// A well-formed id that cao does not know (or whose window is gone).
     #[error("no terminal {0}; it may have exited. See `cao list` for live terminals")]
     UnknownTerminal(String),
     /// A session name with characters tmux would read as target syntax.
-    #[error("invalid session name {0:?}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit")]
+    #[error(
+        "invalid session name {0:?}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+    )]
     InvalidSessionName(String),
     /// The session exists already.
-    #[error("session '{0}' already exists; pick another --session-name or `cao shutdown --session {0}`")]
+    #[error(
+        "session '{0}' already exists; pick another --session-name or `cao shutdown --session {0}`"
+    )]
     SessionExists(String),
     /// No such cao session.
     #[error("no cao session named '{0}'; see `cao list`")]
     UnknownSession(String),
     /// No CLI could be picked.
-    #[error("no provider given and none of the supported CLIs is on PATH ({0}); install one, pass --provider, or set CAO_PROVIDER")]
+    #[error(
+        "no provider given and none of the supported CLIs is on PATH ({0}); install one, pass --provider, or set CAO_PROVIDER"
+    )]
     NoProvider(String),
     /// The terminal's CLI exited.
     #[error("the agent in terminal {id} exited{detail}")]
@@ -77,7 +85,9 @@ pub enum EngineError {
     #[error("the message is empty; send some text")]
     EmptyMessage,
     /// A message over the size cap.
-    #[error("the message is {len} bytes, over the {max}-byte limit; send a shorter message or put the text in a file and send its path")]
+    #[error(
+        "the message is {len} bytes, over the {max}-byte limit; send a shorter message or put the text in a file and send its path"
+    )]
     MessageTooLarge { len: usize, max: usize },
     /// Refused working directory.
     #[error(transparent)]
@@ -103,7 +113,7 @@ pub enum EngineError {
 }
 
 /// Largest message cao will type (bytes); bigger texts belong in a file.
-pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// What `create_terminal` should make.
 #[derive(Debug, Clone, Default)]
@@ -669,7 +679,8 @@ impl Engine {
                         });
                     }
                     Status::WaitingUserAnswer | Status::Error => {
-                        let tail: Vec<&str> = providers::lines_from_bottom(&screen).take(6).collect();
+                        let tail: Vec<&str> =
+                            providers::lines_from_bottom(&screen).take(6).collect();
                         let tail: Vec<&str> = tail.into_iter().rev().collect();
                         return Err(EngineError::Stuck {
                             id: id.clone(),
@@ -710,7 +721,12 @@ impl Engine {
     }
 
     /// Stores a message for `receiver` without trying to deliver it.
-    pub fn enqueue(&self, sender: &str, receiver: &str, body: &str) -> Result<Message, EngineError> {
+    pub fn enqueue(
+        &self,
+        sender: &str,
+        receiver: &str,
+        body: &str,
+    ) -> Result<Message, EngineError> {
         check_message(body)?;
         let record = self.terminal(receiver)?;
         let message = self.store().enqueue(sender, receiver, body)?;
@@ -800,7 +816,16 @@ mod tests {
     #[test]
     fn terminal_ids_are_8_lowercase_hex() {
         assert!(validate_terminal_id("0a1b2c3d").is_ok());
-        for bad in ["../x", "a:b.c", "-t", "%1", "0a1b2c3", "0a1b2c3d4", "0A1B2C3D", ""] {
+        for bad in [
+            "../x",
+            "a:b.c",
+            "-t",
+            "%1",
+            "0a1b2c3",
+            "0a1b2c3d4",
+            "0A1B2C3D",
+            "",
+        ] {
             assert!(validate_terminal_id(bad).is_err(), "{bad}");
         }
         assert_eq!(new_terminal_id().len(), 8);
@@ -817,9 +842,15 @@ mod tests {
 
     #[test]
     fn messages_must_be_non_empty_and_bounded() {
-        assert!(matches!(check_message("  \n"), Err(EngineError::EmptyMessage)));
+        assert!(matches!(
+            check_message("  \n"),
+            Err(EngineError::EmptyMessage)
+        ));
         assert!(check_message("hi").is_ok());
         let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
-        assert!(matches!(check_message(&big), Err(EngineError::MessageTooLarge { .. })));
+        assert!(matches!(
+            check_message(&big),
+            Err(EngineError::MessageTooLarge { .. })
+        ));
     }
 }

@@ -39,7 +39,11 @@ pub fn arm(engine: &Engine, record: &TerminalRecord) -> Result<(), EngineError> 
         shell_quote(&engine.home().display().to_string())
     );
     if let Some(socket) = engine.tmux().socket() {
-        command.push_str(&format!("{}={} ", env::CAO_TMUX_SOCKET, shell_quote(socket)));
+        command.push_str(&format!(
+            "{}={} ",
+            env::CAO_TMUX_SOCKET,
+            shell_quote(socket)
+        ));
     }
     if let Some(filter) = env::non_empty(env::CAO_LOG) {
         command.push_str(&format!("{}={} ", env::CAO_LOG, shell_quote(&filter)));
@@ -148,7 +152,9 @@ fn check(engine: &Engine, record: &TerminalRecord, was_ready: bool) -> bool {
     let ready = was_ready || provider.status(&screen).accepts_input();
     if ready {
         match engine.deliver(&record.id) {
-            Ok(Delivery::Delivered(ids)) => tracing::debug!(terminal = %record.id, ?ids, "delivered"),
+            Ok(Delivery::Delivered(ids)) => {
+                tracing::debug!(terminal = %record.id, ?ids, "delivered")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(terminal = %record.id, "delivery failed: {e}"),
         }
@@ -157,7 +163,11 @@ fn check(engine: &Engine, record: &TerminalRecord, was_ready: bool) -> bool {
 }
 
 /// The pipe ended: either the pane died (clean up, report) or the pipe was replaced.
-fn on_pane_closed(engine: &Engine, record: &TerminalRecord, ready: bool) -> Result<(), EngineError> {
+fn on_pane_closed(
+    engine: &Engine,
+    record: &TerminalRecord,
+    ready: bool,
+) -> Result<(), EngineError> {
     if engine.tmux().pane(&record.pane_id)?.is_some() {
         return Ok(()); // Re-armed by someone else; the new watcher takes over.
     }

@@ -5,21 +5,38 @@ use std::path::{Path, PathBuf};
 
 /// System directories an agent must not be started in (their subdirectories are fine).
 pub const BLOCKED_DIRS: &[&str] = &[
-    "/", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/etc", "/var", "/tmp", "/dev", "/proc",
-    "/sys", "/root", "/boot", "/lib", "/lib64",
+    "/",
+    "/bin",
+    "/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/etc",
+    "/var",
+    "/tmp",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/root",
+    "/boot",
+    "/lib",
+    "/lib64",
 ];
 
 /// Why a working directory was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkdirError {
     /// It does not exist (or cannot be resolved).
-    #[error("working directory {path} does not exist or cannot be opened ({reason}); pass an existing directory")]
+    #[error(
+        "working directory {path} does not exist or cannot be opened ({reason}); pass an existing directory"
+    )]
     Missing { path: PathBuf, reason: String },
     /// It exists but is a file.
     #[error("working directory {0} is not a directory")]
     NotADirectory(PathBuf),
     /// It is a system directory.
-    #[error("working directory {path} resolves to the system directory {resolved}, where agents may not run; use a project directory instead")]
+    #[error(
+        "working directory {path} resolves to the system directory {resolved}, where agents may not run; use a project directory instead"
+    )]
     Blocked { path: PathBuf, resolved: PathBuf },
 }
 
@@ -47,8 +64,14 @@ mod tests {
 
     #[test]
     fn system_dirs_are_refused_but_not_their_children() {
-        assert!(matches!(validate(Path::new("/etc")), Err(WorkdirError::Blocked { .. })));
-        assert!(matches!(validate(Path::new("/")), Err(WorkdirError::Blocked { .. })));
+        assert!(matches!(
+            validate(Path::new("/etc")),
+            Err(WorkdirError::Blocked { .. })
+        ));
+        assert!(matches!(
+            validate(Path::new("/")),
+            Err(WorkdirError::Blocked { .. })
+        ));
         assert!(validate(Path::new("/usr")).is_ok());
     }
 
@@ -67,7 +90,10 @@ mod tests {
             Err(WorkdirError::Missing { .. })
         ));
         assert!(matches!(
-            validate(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))),
+            validate(Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/Cargo.toml"
+            ))),
             Err(WorkdirError::NotADirectory(_))
         ));
     }

@@ -255,16 +255,16 @@ impl CaoServer {
             for name in ["handoff", "assign"] {
                 if let Some(route) = tool_router.map.get_mut(name) {
                     let mut schema = (*route.attr.input_schema).clone();
-                    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                    if let Some(props) =
+                        schema.get_mut("properties").and_then(|p| p.as_object_mut())
+                    {
                         props.remove("working_directory");
                     }
                     route.attr.input_schema = Arc::new(schema);
                 }
             }
         }
-        if sender_id_injection
-            && let Some(route) = tool_router.map.get_mut("assign")
-        {
+        if sender_id_injection && let Some(route) = tool_router.map.get_mut("assign") {
             route.attr.description = Some(
                 "Start a worker agent with a task and return its terminal id at once, without waiting. \
                  cao appends your terminal id and reply instructions to the task, and the worker's report \
@@ -280,7 +280,10 @@ impl CaoServer {
         }
     }
 
-    fn working_dir(&self, requested: Option<String>) -> Result<Option<std::path::PathBuf>, CallToolResult> {
+    fn working_dir(
+        &self,
+        requested: Option<String>,
+    ) -> Result<Option<std::path::PathBuf>, CallToolResult> {
         match requested {
             None => Ok(None),
             Some(_) if !self.working_directory_enabled => Err(failure(
@@ -291,7 +294,12 @@ impl CaoServer {
     }
 
     /// Start a worker agent with the given profile, give it a task, wait until it has finished, and return its final answer. The worker is closed afterwards. Use this when you need the result before you can continue.
-    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = true
+    ))]
     async fn handoff(
         &self,
         Parameters(p): Parameters<HandoffParams>,
@@ -351,7 +359,10 @@ impl CaoServer {
         match outcome {
             Ok(Ok(done)) => Ok(Json(HandoffResult {
                 success: true,
-                message: format!("worker {} finished; its answer is in output", done.terminal_id),
+                message: format!(
+                    "worker {} finished; its answer is in output",
+                    done.terminal_id
+                ),
                 output: done.output,
                 terminal_id: done.terminal_id,
             })),
@@ -377,7 +388,12 @@ impl CaoServer {
     }
 
     /// Start a worker agent with the given profile and task, and return its terminal id at once without waiting. The worker reports back later by calling send_message, which arrives in your input as a new message: end the task with your terminal id (from list_terminals' caller_id) and an instruction to call send_message with receiver_id set to it.
-    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = true
+    ))]
     async fn assign(
         &self,
         Parameters(p): Parameters<AssignParams>,
@@ -417,7 +433,12 @@ impl CaoServer {
     }
 
     /// Send a message to another terminal (a worker or your supervisor). It is stored at once and typed into the receiver when the receiver is idle: in order, exactly once. Returns without waiting for delivery.
-    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
     async fn send_message(
         &self,
         Parameters(p): Parameters<SendMessageParams>,
@@ -456,7 +477,12 @@ impl CaoServer {
     }
 
     /// List the terminals of your session (all cao terminals if you are outside one) with their profile and live status: idle, processing, completed, waiting_user_answer or error.
-    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn list_terminals(&self) -> Result<Json<ListTerminalsResult>, CallToolResult> {
         let engine = self.engine.clone();
         let result = blocking(move || {
@@ -476,7 +502,12 @@ impl CaoServer {
     }
 
     /// Read a terminal's output: its last answer ("last", default) or the whole scrollback ("full").
-    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn get_terminal_output(
         &self,
         Parameters(p): Parameters<OutputParams>,
@@ -496,7 +527,12 @@ impl CaoServer {
     }
 
     /// Close a worker: ask its CLI to exit and close its terminal. Messages still waiting for it are marked failed. You cannot close your own terminal.
-    #[tool(annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn close_terminal(
         &self,
         Parameters(p): Parameters<TerminalParams>,
@@ -522,7 +558,12 @@ impl CaoServer {
     }
 
     /// List the agent profiles you can pass as agent_profile, with what each is for.
-    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn list_profiles(&self) -> Result<Json<ListProfilesResult>, CallToolResult> {
         let engine = self.engine.clone();
         let profiles = blocking(move || Ok(engine.profiles())).await?;

@@ -1,43 +1,144 @@
 //! Agent profiles: Markdown with YAML front matter. The front matter says who the agent is
-//! (name, description, provider, model, MCP servers); the body is its system prompt.
+//! (name, description, provider, model, MCP servers, tool permissions); the body is its system
+//! prompt.
+//!
+//! Profiles are looked up in a fixed order, first match wins: installed (`CAO_HOME/profiles`),
+//! the CLIs' own agent directories (`~/.kiro/agents`, `~/.claude/agents`, ...), extra
+//! directories from the config file, then the built-in profiles embedded in the binary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::config::{Config, ConfigError};
+
+pub mod agent_files;
+mod discover;
+pub mod fetch;
+pub mod install;
+mod parse;
+
+pub use discover::{Discovery, Found, Scan};
+pub use parse::{KNOWN_KEYS, MAX_DEPTH, MAX_NODES, MAX_PROFILE_BYTES, parse};
 
 /// What can go wrong finding or reading a profile.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The name is not a plain name.
-    #[error("invalid profile name {0:?}: use letters, digits, '-', '_' or '.' (no paths)")]
+    #[error(
+        "invalid profile name {0:?}: use 1-64 letters, digits, '-', '_' or '.' (no '/', '\\', '..' or control characters)"
+    )]
     InvalidName(String),
     /// No profile has this name.
-    #[error("unknown agent profile '{name}'; available: {available}. Install one with `cao install`")]
-    NotFound { name: String, available: String },
+    #[error(
+        "unknown agent profile '{name}'; available: {available}. Install one with `cao install`"
+    )]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// Every name cao can find, comma-separated.
+        available: String,
+    },
     /// The file is not valid profile Markdown.
-    #[error("profile {origin} is invalid: {reason}")]
-    Invalid { origin: String, reason: String },
+    #[error("invalid profile {origin}{}: {reason}", at(*.line, .key.as_deref()))]
+    Invalid {
+        /// The file or URL.
+        origin: String,
+        /// 1-based line in the file, when known.
+        line: Option<usize>,
+        /// The front-matter key at fault, when known.
+        key: Option<String>,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// Reading the file failed.
-    #[error("cannot read profile {path}: {source}")]
+    #[error("cannot read profile {path}: {source}; check the file's permissions")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The config file (which names extra profile directories) is broken.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+fn at(line: Option<usize>, key: Option<&str>) -> String {
+    match (line, key) {
+        (Some(l), Some(k)) => format!(" line {l}, key `{k}`"),
+        (Some(l), None) => format!(" line {l}"),
+        (None, Some(k)) => format!(", key `{k}`"),
+        (None, None) => String::new(),
+    }
 }
 
 /// Where a profile was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "path")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ProfileSource {
     /// Installed under `CAO_HOME/profiles`.
     Installed(PathBuf),
+    /// In a CLI's own agent directory (e.g. `~/.claude/agents`).
+    ProviderDir {
+        /// The CLI whose directory it is.
+        provider: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// In an extra directory named by the config file.
+    ExtraDir(PathBuf),
     /// Embedded in the cao binary.
+    #[default]
     BuiltIn,
 }
 
+impl ProfileSource {
+    /// Short name of the kind of place (`installed`, `claude_code`, `extra`, `built-in`).
+    pub fn label(&self) -> &str {
+        match self {
+            ProfileSource::Installed(_) => "installed",
+            ProfileSource::ProviderDir { provider, .. } => provider,
+            ProfileSource::ExtraDir(_) => "extra",
+            ProfileSource::BuiltIn => "built-in",
+        }
+    }
+
+    /// The file, for every source but the built-in one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ProfileSource::Installed(p) | ProfileSource::ExtraDir(p) => Some(p),
+            ProfileSource::ProviderDir { path, .. } => Some(path),
+            ProfileSource::BuiltIn => None,
+        }
+    }
+}
+
+/// JSON shape: `{"kind": "installed", "path": ...}`, `{"kind": "provider_dir", "provider": ...,
+/// "path": ...}`, `{"kind": "extra_dir", "path": ...}`, `{"kind": "built_in"}`.
+impl Serialize for ProfileSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        let kind = match self {
+            ProfileSource::Installed(_) => "installed",
+            ProfileSource::ProviderDir { .. } => "provider_dir",
+            ProfileSource::ExtraDir(_) => "extra_dir",
+            ProfileSource::BuiltIn => "built_in",
+        };
+        map.serialize_entry("kind", kind)?;
+        if let ProfileSource::ProviderDir { provider, .. } = self {
+            map.serialize_entry("provider", provider)?;
+        }
+        if let Some(path) = self.path() {
+            map.serialize_entry("path", path)?;
+        }
+        map.end()
+    }
+}
+
 /// A parsed agent profile.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Profile {
     /// Plain name, unique per lookup.
     pub name: String,
@@ -47,30 +148,34 @@ pub struct Profile {
     pub provider: Option<String>,
     /// Model to ask the CLI for.
     pub model: Option<String>,
-    /// The profile's own MCP servers (`{name: {command, args, env}}`).
+    /// The profile's own MCP servers (`{name: {command, args, env}}` or `{name: {url}}`).
     pub mcp_servers: BTreeMap<String, serde_json::Value>,
-    /// The system prompt (the Markdown body, or the `prompt` key).
+    /// The system prompt (the `prompt` key when set, else the Markdown body).
     pub system_prompt: String,
     /// Where it came from.
     pub source: ProfileSource,
-}
-
-#[derive(Debug, Deserialize)]
-struct FrontMatter {
-    name: String,
-    description: String,
-    #[serde(default)]
-    provider: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default, rename = "mcpServers")]
-    mcp_servers: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    prompt: Option<String>,
+    /// Tools the agent may use (`tools`); `None` leaves the CLI's default.
+    pub tools: Option<Vec<String>>,
+    /// Tools usable without asking (`allowedTools`); `None` lets cao pick a safe default.
+    pub allowed_tools: Option<Vec<String>>,
+    /// Renamed tools (`toolAliases`), for CLIs that support them.
+    pub tool_aliases: BTreeMap<String, String>,
+    /// Per-tool settings (`toolsSettings`), passed through to CLIs that support them.
+    pub tools_settings: BTreeMap<String, serde_json::Value>,
+    /// The raw `prompt` key, kept apart from the body for CLIs with both (Kiro).
+    pub prompt: Option<String>,
+    /// Lifecycle hooks (`hooks`), passed through to CLIs that support them.
+    pub hooks: BTreeMap<String, serde_json::Value>,
+    /// Context files (`resources`, e.g. `file://README.md`).
+    pub resources: Vec<String>,
+    /// Front-matter keys cao does not know, kept so nothing a user wrote is lost.
+    pub extra: BTreeMap<String, serde_json::Value>,
+    /// Non-fatal problems found while reading (unknown keys, an unknown provider).
+    pub warnings: Vec<String>,
 }
 
 /// Built-in profiles, embedded at compile time.
-const BUILT_IN: &[(&str, &str)] = &[
+pub const BUILT_IN: &[(&str, &str)] = &[
     (
         "code_supervisor",
         include_str!("../../profiles/code_supervisor.md"),
@@ -84,7 +189,6 @@ pub fn validate_name(name: &str) -> Result<(), ProfileError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name != "."
-        && name != ".."
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -96,97 +200,35 @@ pub fn validate_name(name: &str) -> Result<(), ProfileError> {
     }
 }
 
-/// Parses profile Markdown; `origin` names the file in errors.
-pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile, ProfileError> {
-    let invalid = |reason: String| ProfileError::Invalid {
-        origin: origin.to_string(),
-        reason,
-    };
-    let rest = text
-        .strip_prefix("---\n")
-        .or_else(|| text.strip_prefix("---\r\n"))
-        .ok_or_else(|| invalid("it must start with a '---' line opening the YAML front matter".into()))?;
-    let end = rest
-        .find("\n---")
-        .ok_or_else(|| invalid("the front matter has no closing '---' line".into()))?;
-    let yaml = &rest[..end];
-    let body = rest[end + 4..].trim_start_matches(['\r', '\n']);
-    let fm: FrontMatter = serde_norway::from_str(yaml).map_err(|e| invalid(e.to_string()))?;
-    validate_name(&fm.name)?;
-    let system_prompt = fm
-        .prompt
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| body.trim().to_string());
-    Ok(Profile {
-        name: fm.name,
-        description: fm.description,
-        provider: fm.provider,
-        model: fm.model,
-        mcp_servers: fm.mcp_servers,
-        system_prompt,
-        source,
-    })
-}
-
 /// Directory of installed profiles.
 pub fn installed_dir(home: &Path) -> PathBuf {
     home.join("profiles")
 }
 
-/// Finds a profile by name: installed first, then built-in.
+/// Finds a profile by name in lookup order (installed, CLI agent dirs, extra dirs, built-in).
 pub fn load(home: &Path, name: &str) -> Result<Profile, ProfileError> {
     validate_name(name)?;
-    let path = installed_dir(home).join(format!("{name}.md"));
-    if path.is_file() {
-        let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        return parse(
-            &text,
-            &path.display().to_string(),
-            ProfileSource::Installed(path.clone()),
-        );
-    }
-    if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
-        return parse(text, &format!("built-in:{name}"), ProfileSource::BuiltIn);
-    }
-    Err(ProfileError::NotFound {
-        name: name.to_string(),
-        available: list(home)
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
+    let config = Config::load(home)?;
+    Ok(Discovery::new(&config).find(name)?.profile)
 }
 
-/// Every profile cao can find (first match per name wins); unreadable files are skipped.
+/// Every profile cao can find (first match per name wins); broken files are left out — see
+/// [`scan`] for them.
 pub fn list(home: &Path) -> Vec<Profile> {
-    let mut found: Vec<Profile> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(installed_dir(home)) {
-        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        paths.sort();
-        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
-            if let Ok(text) = std::fs::read_to_string(&path)
-                && let Ok(p) = parse(
-                    &text,
-                    &path.display().to_string(),
-                    ProfileSource::Installed(path.clone()),
-                )
-            {
-                found.push(p);
-            }
+    scan(home).profiles
+}
+
+/// Every profile cao can find, plus the files it could not use (and a broken config file),
+/// so `cao profiles` can show both.
+pub fn scan(home: &Path) -> Scan {
+    match Config::load(home) {
+        Ok(config) => Discovery::new(&config).scan(),
+        Err(e) => {
+            let mut scan = Discovery::new(&Config::defaults(home)).scan();
+            scan.problems.insert(0, ProfileError::Config(e));
+            scan
         }
     }
-    for (name, text) in BUILT_IN {
-        if let Ok(p) = parse(text, &format!("built-in:{name}"), ProfileSource::BuiltIn) {
-            found.push(p);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    found.retain(|p| seen.insert(p.name.clone()));
-    found
 }
 
 #[cfg(test)]
@@ -195,30 +237,63 @@ mod tests {
 
     #[test]
     fn built_ins_parse() {
-        let dir = tempfile::tempdir().unwrap();
-        let names: Vec<String> = list(dir.path()).into_iter().map(|p| p.name).collect();
-        assert_eq!(names, ["code_supervisor", "developer", "reviewer"]);
-        assert!(!load(dir.path(), "developer").unwrap().system_prompt.is_empty());
-    }
-
-    #[test]
-    fn names_with_paths_are_refused() {
-        for bad in ["../x", "a/b", "a\\b", "", "..", "a\0b", "a\nb"] {
-            assert!(validate_name(bad).is_err(), "{bad:?}");
+        for (name, text) in BUILT_IN {
+            let p = parse(text, name, ProfileSource::BuiltIn).unwrap();
+            assert_eq!(&p.name, name);
+            assert!(!p.system_prompt.is_empty());
+            assert!(p.warnings.is_empty(), "{:?}", p.warnings);
         }
     }
 
     #[test]
-    fn installed_shadows_built_in() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(installed_dir(dir.path())).unwrap();
-        std::fs::write(
-            installed_dir(dir.path()).join("developer.md"),
-            "---\nname: developer\ndescription: mine\n---\nBe brief.\n",
-        )
-        .unwrap();
-        let p = load(dir.path(), "developer").unwrap();
-        assert_eq!(p.description, "mine");
-        assert_eq!(p.system_prompt, "Be brief.");
+    fn names_with_paths_are_refused() {
+        for bad in [
+            "../x",
+            "a/b",
+            "a\\b",
+            "",
+            "..",
+            ".",
+            "a\0b",
+            "a\nb",
+            "a\u{7}b",
+            "a..b",
+            &"x".repeat(65),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["developer", "code_supervisor", "a.b", "A-1"] {
+            validate_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn source_serializes_flat() {
+        let s = ProfileSource::ProviderDir {
+            provider: "claude_code".into(),
+            path: "/h/.claude/agents/a.md".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({"kind": "provider_dir", "provider": "claude_code", "path": "/h/.claude/agents/a.md"})
+        );
+        assert_eq!(
+            serde_json::to_value(ProfileSource::BuiltIn).unwrap(),
+            serde_json::json!({"kind": "built_in"})
+        );
+    }
+
+    #[test]
+    fn invalid_error_names_file_line_and_key() {
+        let e = ProfileError::Invalid {
+            origin: "/p/x.md".into(),
+            line: Some(3),
+            key: Some("tools".into()),
+            reason: "expected a list".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid profile /p/x.md line 3, key `tools`: expected a list"
+        );
     }
 }

@@ -21,6 +21,10 @@ pub const MAX_PROFILE_BYTES: usize = 256 * 1024;
 pub const MAX_DEPTH: usize = 32;
 /// Most YAML nodes the front matter may expand to, aliases included.
 pub const MAX_NODES: usize = 20_000;
+/// Most `[` / `{` characters in the front matter. The YAML scanner's cost grows with the
+/// square of flow nesting, so this bounds it before the scanner runs (counting every bracket,
+/// quoted or not, is an upper bound on nesting that quoting cannot fool).
+pub const MAX_FLOW_OPENERS: usize = 1024;
 
 /// Keys cao understands; anything else is kept in [`Profile::extra`] and reported.
 pub const KNOWN_KEYS: &[&str] = &[
@@ -47,7 +51,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, line: Option<usize>, key: Option<&str>, reason: impl Into<String>) -> ProfileError {
+    fn err(
+        &self,
+        line: Option<usize>,
+        key: Option<&str>,
+        reason: impl Into<String>,
+    ) -> ProfileError {
         ProfileError::Invalid {
             origin: self.origin.to_string(),
             line,
@@ -62,14 +71,16 @@ impl Ctx<'_> {
 
     /// File line of a top-level key, found by its `key:` line (top-level keys start a line).
     fn key_line(&self, key: &str) -> Option<usize> {
-        self.yaml.lines().position(|line| {
-            let rest = line
-                .strip_prefix(key)
-                .or_else(|| line.strip_prefix(&format!("\"{key}\"")))
-                .or_else(|| line.strip_prefix(&format!("'{key}'")));
-            rest.is_some_and(|r| r.trim_start().starts_with(':'))
-        })
-        .map(|i| self.first_line + i)
+        self.yaml
+            .lines()
+            .position(|line| {
+                let rest = line
+                    .strip_prefix(key)
+                    .or_else(|| line.strip_prefix(&format!("\"{key}\"")))
+                    .or_else(|| line.strip_prefix(&format!("'{key}'")));
+                rest.is_some_and(|r| r.trim_start().starts_with(':'))
+            })
+            .map(|i| self.first_line + i)
     }
 
     /// Converts a YAML error into one that names the file line (and the key path, which
@@ -113,7 +124,8 @@ pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile,
         ));
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (yaml, body) = split_front_matter(text).map_err(|(line, reason)| whole.err(Some(line), None, reason))?;
+    let (yaml, body) =
+        split_front_matter(text).map_err(|(line, reason)| whole.err(Some(line), None, reason))?;
     let ctx = Ctx {
         origin,
         yaml,
@@ -124,6 +136,17 @@ pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile,
             Some(1),
             None,
             "the front matter is empty; add at least `name:` and `description:`",
+        ));
+    }
+    let openers = yaml.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if openers > MAX_FLOW_OPENERS {
+        return Err(ctx.err(
+            None,
+            None,
+            format!(
+                "the front matter has {openers} '[' or '{{' characters, over the limit of \
+                 {MAX_FLOW_OPENERS}; write lists and mappings in block style (one item a line)"
+            ),
         ));
     }
     check_shape(yaml).map_err(|e| ctx.yaml_err(&e))?;
@@ -139,7 +162,11 @@ pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile,
     let mut keys: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in mapping {
         let Value::String(k) = k else {
-            return Err(ctx.err(None, None, format!("key {k:?} is not a string; use plain names")));
+            return Err(ctx.err(
+                None,
+                None,
+                format!("key {k:?} is not a string; use plain names"),
+            ));
         };
         keys.insert(k, v);
     }
@@ -179,7 +206,10 @@ pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile,
     }
     let mut extra = BTreeMap::new();
     for (k, v) in keys {
-        let line = ctx.key_line(&k).map(|l| format!(" (line {l})")).unwrap_or_default();
+        let line = ctx
+            .key_line(&k)
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default();
         warnings.push(format!(
             "{origin}{line}: unknown key `{k}` kept but not used by cao; known keys: {}",
             KNOWN_KEYS.join(", ")
@@ -245,7 +275,11 @@ fn split_front_matter(text: &str) -> Result<(&str, &str), (usize, String)> {
     ))
 }
 
-fn required_string(ctx: &Ctx<'_>, keys: &mut BTreeMap<String, Value>, key: &str) -> Result<String, ProfileError> {
+fn required_string(
+    ctx: &Ctx<'_>,
+    keys: &mut BTreeMap<String, Value>,
+    key: &str,
+) -> Result<String, ProfileError> {
     match optional_string(ctx, keys, key)? {
         Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Some(_) => Err(ctx.key_err(key, format!("`{key}` is empty; give it a value"))),
@@ -269,7 +303,10 @@ fn optional_string(
         Some(Value::Bool(b)) => Ok(Some(b.to_string())),
         Some(other) => Err(ctx.key_err(
             key,
-            format!("expected text, found {}; write it as a plain string", kind(&other)),
+            format!(
+                "expected text, found {}; write it as a plain string",
+                kind(&other)
+            ),
         )),
     }
 }
@@ -295,7 +332,10 @@ fn string_list(
                 Value::String(s) => Ok(s),
                 other => Err(ctx.key_err(
                     key,
-                    format!("expected a list of strings, found an item that is {}", kind(&other)),
+                    format!(
+                        "expected a list of strings, found an item that is {}",
+                        kind(&other)
+                    ),
                 )),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -350,10 +390,7 @@ fn json_map(
         Some(v @ Value::Mapping(_)) => serde_json::to_value(&v)
             .and_then(serde_json::from_value)
             .map_err(|e| ctx.key_err(key, format!("{e}; use string keys and plain values"))),
-        Some(other) => Err(ctx.key_err(
-            key,
-            format!("expected a mapping, found {}", kind(&other)),
-        )),
+        Some(other) => Err(ctx.key_err(key, format!("expected a mapping, found {}", kind(&other)))),
     }
 }
 
@@ -368,7 +405,9 @@ fn mcp_servers(
         let Some(obj) = server.as_object() else {
             return Err(ctx.key_err(
                 KEY,
-                format!("server `{name}` must be a mapping with `command` (and `args`, `env`) or `url`"),
+                format!(
+                    "server `{name}` must be a mapping with `command` (and `args`, `env`) or `url`"
+                ),
             ));
         };
         let command = obj.get("command");
@@ -382,12 +421,19 @@ fn mcp_servers(
             ));
         }
         if let Some(args) = obj.get("args")
-            && !args.as_array().is_some_and(|a| a.iter().all(|x| x.is_string()))
+            && !args
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x.is_string()))
         {
-            return Err(ctx.key_err(KEY, format!("server `{name}`: `args` must be a list of strings")));
+            return Err(ctx.key_err(
+                KEY,
+                format!("server `{name}`: `args` must be a list of strings"),
+            ));
         }
         if let Some(env) = obj.get("env")
-            && !env.as_object().is_some_and(|m| m.values().all(|x| x.is_string()))
+            && !env
+                .as_object()
+                .is_some_and(|m| m.values().all(|x| x.is_string()))
         {
             return Err(ctx.key_err(
                 KEY,
@@ -538,7 +584,9 @@ mod tests {
 
     fn invalid(text: &str) -> (Option<usize>, Option<String>, String) {
         match parse_str(text) {
-            Err(ProfileError::Invalid { line, key, reason, .. }) => (line, key, reason),
+            Err(ProfileError::Invalid {
+                line, key, reason, ..
+            }) => (line, key, reason),
             other => panic!("expected Invalid, got {other:?}"),
         }
     }
@@ -566,13 +614,19 @@ mod tests {
         assert_eq!(p.extra["color"], "blue");
         assert_eq!(p.system_prompt, "Body text");
         assert_eq!(p.warnings.len(), 1);
-        assert!(p.warnings[0].contains("unknown key `color`"), "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("unknown key `color`"),
+            "{:?}",
+            p.warnings
+        );
         assert!(p.warnings[0].contains("line 19"), "{:?}", p.warnings);
     }
 
     #[test]
     fn prompt_key_wins_over_body_and_crlf_works() {
-        let p = parse_str("---\r\nname: a\r\ndescription: d\r\nprompt: From key\r\n---\r\nBody\r\n").unwrap();
+        let p =
+            parse_str("---\r\nname: a\r\ndescription: d\r\nprompt: From key\r\n---\r\nBody\r\n")
+                .unwrap();
         assert_eq!(p.system_prompt, "From key");
         assert_eq!(p.prompt.as_deref(), Some("From key"));
     }
@@ -591,14 +645,18 @@ mod tests {
         let (line, key, reason) = invalid("---\nname: a\ndescription: d\ntools: {a: 1}\n---\n");
         assert_eq!((line, key.as_deref()), (Some(4), Some("tools")));
         assert!(reason.contains("list of strings"), "{reason}");
-        let (line, key, _) = invalid("---\nname: a\ndescription: d\nmcpServers:\n  x: {args: [1]}\n---\n");
+        let (line, key, _) =
+            invalid("---\nname: a\ndescription: d\nmcpServers:\n  x: {args: [1]}\n---\n");
         assert_eq!((line, key.as_deref()), (Some(4), Some("mcpServers")));
     }
 
     #[test]
     fn yaml_syntax_errors_give_the_file_line() {
         let (line, _, reason) = invalid("---\nname: a\ndescription: d\nbad: [unclosed\n---\n");
-        assert!(line.is_some_and(|l| (4..=6).contains(&l)), "{line:?} {reason}");
+        assert!(
+            line.is_some_and(|l| (4..=6).contains(&l)),
+            "{line:?} {reason}"
+        );
     }
 
     #[test]
@@ -616,18 +674,26 @@ mod tests {
         assert!(invalid("---\n---\nbody").2.contains("empty"));
         assert!(invalid("---\n- a\n- b\n---\n").2.contains("key: value"));
         // A line that merely starts with --- does not close the front matter.
-        assert!(invalid("---\nname: a\ndescription: d\n--- x\n").2.contains("closing"));
+        assert!(
+            invalid("---\nname: a\ndescription: d\n--- x\n")
+                .2
+                .contains("closing")
+        );
     }
 
     #[test]
     fn oversize_is_refused_before_parsing() {
-        let text = format!("---\nname: a\ndescription: d\n---\n{}", "x".repeat(MAX_PROFILE_BYTES));
+        let text = format!(
+            "---\nname: a\ndescription: d\n---\n{}",
+            "x".repeat(MAX_PROFILE_BYTES)
+        );
         assert!(invalid(&text).2.contains("limit"));
     }
 
     #[test]
     fn alias_bomb_is_refused_quickly() {
-        let mut y = String::from("---\nname: a\ndescription: d\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut y =
+            String::from("---\nname: a\ndescription: d\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let refs = vec![format!("*a{}", i - 1); 10].join(", ");
             y.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
@@ -649,9 +715,38 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_without_overflow() {
-        let deep = format!("---\nname: a\ndescription: d\nx: {}{}\n---\n", "[".repeat(100_000), "]".repeat(100_000));
-        let (_, _, reason) = invalid(&deep);
-        assert!(reason.contains("deeper") || reason.contains("recursion"), "{reason}");
+        let start = std::time::Instant::now();
+        let deep = format!(
+            "---\nname: a\ndescription: d\nx: {}{}\n---\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(invalid(&deep).2.contains("over the limit"));
+        let deep = format!(
+            "---\nname: a\ndescription: d\nx: {}{}\n---\n",
+            "[".repeat(1000),
+            "]".repeat(1000)
+        );
+        assert!(invalid(&deep).2.contains("deeper"));
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let dashes = format!(
+            "---\nname: a\ndescription: d\nx:\n{}a\n---\n",
+            "- ".repeat(100_000)
+        );
+        let (_, _, reason) = invalid(&dashes);
+        assert!(
+            reason.contains("deeper") || reason.contains("limit"),
+            "{reason}"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
         let mut block = String::from("---\nname: a\ndescription: d\nx:\n");
         for i in 0..60 {
             block.push_str(&format!("{}k{i}:\n", "  ".repeat(i + 1)));
@@ -662,6 +757,10 @@ mod tests {
 
     #[test]
     fn tags_are_refused() {
-        assert!(invalid("---\nname: a\ndescription: d\nx: !evil 1\n---\n").2.contains("tags"));
+        assert!(
+            invalid("---\nname: a\ndescription: d\nx: !evil 1\n---\n")
+                .2
+                .contains("tags")
+        );
     }
 }

@@ -51,7 +51,11 @@ impl Provider for Fake {
         })
     }
 
-    fn command(&self, executable: &Path, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+    fn command(
+        &self,
+        executable: &Path,
+        spec: &LaunchSpec<'_>,
+    ) -> Result<Vec<String>, ProviderError> {
         let mcp = serde_json::json!({ "mcpServers": spec.mcp_servers });
         Ok(vec![
             executable.display().to_string(),
@@ -127,7 +131,10 @@ mod tests {
     #[test]
     fn fresh_prompt_is_idle() {
         assert_eq!(Fake.status(&format!("{BANNER}fake> \n\n\n")), Status::Idle);
-        assert_eq!(Fake.status(&format!("{BANNER}fake> typing\n")), Status::Idle);
+        assert_eq!(
+            Fake.status(&format!("{BANNER}fake> typing\n")),
+            Status::Idle
+        );
     }
 
     #[test]

@@ -10,9 +10,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::profiles::Profile;
 
+mod amazon_chat;
+mod claude_code;
+mod codex;
+mod copilot_cli;
 mod fake;
+mod gemini_cli;
+mod kimi_cli;
+mod kiro_cli;
+mod opencode;
+mod q_cli;
+mod screen;
 
+pub use claude_code::ClaudeCode;
+pub use codex::Codex;
+pub use copilot_cli::CopilotCli;
 pub use fake::Fake;
+pub use gemini_cli::GeminiCli;
+pub use kimi_cli::KimiCli;
+pub use kiro_cli::KiroCli;
+pub use opencode::OpenCode;
+pub use q_cli::QCli;
 
 /// The five terminal statuses, as in the original CAO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -137,7 +155,11 @@ pub trait Provider: Send + Sync {
     fn executable(&self) -> Result<PathBuf, ProviderError>;
 
     /// The CLI's argv (first element: `executable`), built from the profile.
-    fn command(&self, executable: &Path, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError>;
+    fn command(
+        &self,
+        executable: &Path,
+        spec: &LaunchSpec<'_>,
+    ) -> Result<Vec<String>, ProviderError>;
 
     /// Extra environment for the CLI process.
     fn env(&self, _spec: &LaunchSpec<'_>) -> Vec<(String, String)> {
@@ -174,14 +196,33 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// Names of every provider, in the order `CAO_PROVIDER`'s auto-detection tries them.
+/// Names of every provider, in the order auto-detection tries them (`fake` last: it is
+/// resolvable by name but never auto-detected).
 pub fn known_names() -> Vec<&'static str> {
-    vec!["fake"]
+    vec![
+        "claude_code",
+        "codex",
+        "gemini_cli",
+        "kiro_cli",
+        "opencode",
+        "kimi_cli",
+        "copilot_cli",
+        "q_cli",
+        "fake",
+    ]
 }
 
 /// The provider called `name`.
 pub fn get(name: &str) -> Result<Box<dyn Provider>, ProviderError> {
     match name {
+        "claude_code" => Ok(Box::new(ClaudeCode)),
+        "codex" => Ok(Box::new(Codex)),
+        "gemini_cli" => Ok(Box::new(GeminiCli)),
+        "kiro_cli" => Ok(Box::new(KiroCli)),
+        "opencode" => Ok(Box::new(OpenCode)),
+        "kimi_cli" => Ok(Box::new(KimiCli)),
+        "copilot_cli" => Ok(Box::new(CopilotCli)),
+        "q_cli" => Ok(Box::new(QCli)),
         "fake" => Ok(Box::new(Fake)),
         _ => Err(ProviderError::Unknown {
             name: name.to_string(),

@@ -12,7 +12,9 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The state directory could not be created or written.
-    #[error("cannot use the state directory {path}: {source}; set CAO_HOME to a writable directory")]
+    #[error(
+        "cannot use the state directory {path}: {source}; set CAO_HOME to a writable directory"
+    )]
     Home {
         path: PathBuf,
         source: std::io::Error,
@@ -21,7 +23,9 @@ pub enum StoreError {
     #[error("state database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The database was written by a newer cao.
-    #[error("the state database has schema version {found}, newer than this cao understands ({supported}); upgrade cao or use another CAO_HOME")]
+    #[error(
+        "the state database has schema version {found}, newer than this cao understands ({supported}); upgrade cao or use another CAO_HOME"
+    )]
     TooNew { found: i64, supported: i64 },
 }
 
@@ -271,13 +275,11 @@ impl Store {
 
     /// Whether a receiver has messages waiting (cheap: the watcher asks on every screen change).
     pub fn has_pending(&self, receiver: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM inbox WHERE receiver_id = ?1 AND status = 'pending')",
-                [receiver],
-                |r| r.get(0),
-            )?)
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM inbox WHERE receiver_id = ?1 AND status = 'pending')",
+            [receiver],
+            |r| r.get(0),
+        )?)
     }
 
     /// Atomically moves every pending message of `receiver` to `delivering`, oldest first, and

@@ -1,0 +1,366 @@
+//! Claude Code (`claude`, npm `@anthropic-ai/claude-code`).
+//!
+//! Its screen, bottom up: a footer (`esc to interrupt` appears there while a turn runs), a
+//! horizontal rule, the input box (`❯ ` then two-space continuation lines), another rule, and
+//! above that the conversation: user turns start with `❯ ` at column 0, answers with `● `
+//! (older versions `⏺`) plus two-space indented lines, a spinner line such as `✽ Flambéing…`
+//! while busy and a summary such as `✻ Brewed for 3s` when done. Tool calls are `● Name(...)`
+//! blocks with `⎿` result lines, or collapsed `Called <server>` lines. Dialogs (start-up,
+//! permissions) replace the input box with a numbered menu and an `Enter to confirm` or
+//! `Esc to cancel` footer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::screen::{self, dedent, indented, is_rule};
+use super::{LaunchSpec, Provider, ProviderError, Status, Submit};
+use crate::env;
+
+/// The Claude Code provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClaudeCode;
+
+const NAME: &str = "claude_code";
+/// Longest system prompt passed inline; longer ones go through a file.
+const INLINE_PROMPT_MAX: usize = 100_000;
+
+const SPINNER_GLYPHS: &[char] = &['✻', '✽', '✢', '✳', '✶', '*', '·', '∗'];
+
+impl Provider for ClaudeCode {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn executable(&self) -> Result<PathBuf, ProviderError> {
+        screen::resolve_executable(
+            NAME,
+            env::CAO_CLAUDE_CODE_BIN,
+            &["claude"],
+            "install it with `npm install -g @anthropic-ai/claude-code`",
+        )
+    }
+
+    fn command(
+        &self,
+        executable: &Path,
+        spec: &LaunchSpec<'_>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut argv = vec![executable.display().to_string()];
+        if spec.yolo {
+            argv.push("--dangerously-skip-permissions".into());
+        }
+        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
+            argv.extend(["--model".into(), model.to_string()]);
+        }
+        let prompt = spec.profile.system_prompt.trim();
+        if !prompt.is_empty() {
+            if prompt.len() <= INLINE_PROMPT_MAX {
+                argv.extend(["--append-system-prompt".into(), prompt.to_string()]);
+            } else {
+                let file =
+                    screen::write_scratch(NAME, spec.scratch_dir, "system-prompt.md", prompt)?;
+                argv.extend([
+                    "--append-system-prompt-file".into(),
+                    file.display().to_string(),
+                ]);
+            }
+        }
+        if !spec.mcp_servers.is_empty() {
+            let config = serde_json::json!({ "mcpServers": spec.mcp_servers });
+            let file =
+                screen::write_scratch(NAME, spec.scratch_dir, "mcp.json", &config.to_string())?;
+            // `--mcp-config` takes several values; the `=` form keeps it to exactly one.
+            argv.push(format!("--mcp-config={}", file.display()));
+        }
+        Ok(argv)
+    }
+
+    fn env(&self, spec: &LaunchSpec<'_>) -> Vec<(String, String)> {
+        // As root, Claude Code refuses --dangerously-skip-permissions outside a sandbox.
+        if spec.yolo && screen::running_as_root() {
+            vec![("IS_SANDBOX".into(), "1".into())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn status(&self, screen: &str) -> Status {
+        let lines = screen::lines(screen);
+        if lines.is_empty() {
+            return Status::Processing;
+        }
+        let Some(input) = find_input_box(&lines) else {
+            return if menu_dialog(&lines) {
+                Status::WaitingUserAnswer
+            } else {
+                Status::Processing
+            };
+        };
+        if lines[input.bottom + 1..]
+            .iter()
+            .any(|l| l.contains("esc to interrupt"))
+        {
+            return Status::Processing;
+        }
+        last_turn_status(&lines[..input.top])
+    }
+
+    fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
+        let lines = screen::lines(screen);
+        let end = find_input_box(&lines).map_or(lines.len(), |b| b.top);
+        let turn = &lines[..end];
+        let start = turn
+            .iter()
+            .rposition(|l| is_user_line(l))
+            .map_or(0, |i| i + 1);
+        let answer = final_text_blocks(&turn[start..]);
+        if answer.is_empty() {
+            Err(ProviderError::NoAnswer { provider: NAME })
+        } else {
+            Ok(answer)
+        }
+    }
+
+    fn startup_keys(&self, screen: &str) -> Option<&'static [&'static str]> {
+        let lines = screen::lines(screen);
+        if find_input_box(&lines).is_some() {
+            return None;
+        }
+        let region = screen::bottom_region(&lines, 24);
+        if !region.iter().any(|l| l.contains("Enter to confirm")) {
+            return None;
+        }
+        let cursor = region
+            .iter()
+            .find(|l| l.trim_start().starts_with('❯'))
+            .map(|l| l.trim_start().trim_start_matches('❯').trim())?;
+        let has = |s: &str| region.iter().any(|l| l.contains(s));
+        if has("Yes, I trust this folder") {
+            return cursor.starts_with("1.").then_some(&["Enter"][..]);
+        }
+        if has("Do you want to use this API key?") {
+            return Some(if cursor.starts_with("1.") {
+                &["Enter"][..]
+            } else {
+                &["Up", "Enter"][..]
+            });
+        }
+        if has("Yes, I accept") && has("Bypass Permissions mode") {
+            return Some(if cursor.contains("Yes, I accept") {
+                &["Enter"][..]
+            } else {
+                &["Down", "Enter"][..]
+            });
+        }
+        None
+    }
+
+    fn submit(&self) -> Submit {
+        // One Enter submits a bracketed paste; the short pause lets the engine confirm the
+        // turn started and press Enter once more if it did not.
+        Submit {
+            enters: 1,
+            pause: Duration::from_millis(150),
+        }
+    }
+}
+
+/// Where the input box sits: the rule above it and the rule below it.
+#[derive(Debug, Clone, Copy)]
+struct InputBox {
+    top: usize,
+    bottom: usize,
+}
+
+/// Lines below the bottom rule that may still be footer, not conversation.
+const MAX_FOOTER: usize = 4;
+
+fn find_input_box(lines: &[&str]) -> Option<InputBox> {
+    let mut footer = 0;
+    let mut bottom = None;
+    for (i, line) in lines.iter().enumerate().rev() {
+        if is_rule(line) {
+            bottom = Some(i);
+            break;
+        }
+        if !line.trim().is_empty() {
+            footer += 1;
+            if footer > MAX_FOOTER {
+                return None;
+            }
+        }
+    }
+    let bottom = bottom?;
+    let top = lines[..bottom].iter().rposition(|l| is_rule(l))?;
+    let first = lines.get(top + 1)?;
+    (top + 1 < bottom && is_prompt_line(first)).then_some(InputBox { top, bottom })
+}
+
+/// The input line or a user turn: `❯` (or the older `>`) at column 0.
+fn is_prompt_line(line: &str) -> bool {
+    line == "❯"
+        || line.starts_with("❯ ")
+        || line.starts_with("❯\u{a0}")
+        || line == ">"
+        || line.starts_with("> ")
+}
+
+/// A user turn in the conversation (the input box is excluded by the caller).
+fn is_user_line(line: &str) -> bool {
+    is_prompt_line(line)
+}
+
+/// A numbered menu with a cursor and a confirm/cancel footer at the bottom of the screen.
+fn menu_dialog(lines: &[&str]) -> bool {
+    let region = screen::bottom_region(lines, 24);
+    let cursor = region.iter().any(|l| {
+        let t = l.trim_start();
+        t.strip_prefix('❯')
+            .map(str::trim_start)
+            .is_some_and(|rest| {
+                rest.split('.')
+                    .next()
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            })
+    });
+    let footer = region
+        .iter()
+        .any(|l| l.contains("Enter to confirm") || l.contains("Esc to cancel"));
+    cursor && footer
+}
+
+fn spinner_line(line: &str) -> bool {
+    line.starts_with(SPINNER_GLYPHS) && line.contains('…')
+}
+
+/// `✻ Brewed for 3s`, `✻ Worked for 1m 12s`.
+fn summary_line(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix(SPINNER_GLYPHS) else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    let mut words = rest.split_whitespace();
+    words.next().is_some()
+        && words.next() == Some("for")
+        && words
+            .next()
+            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+fn bullet_text(line: &str) -> Option<&str> {
+    line.strip_prefix("● ").or_else(|| line.strip_prefix("⏺ "))
+}
+
+/// `⎿  API Error: 500 ...` under a turn (or as its own bullet), `⎿  Error: ...`.
+fn error_line(line: &str) -> bool {
+    let t = line.trim_start();
+    if let Some(rest) = t.strip_prefix('⎿') {
+        let rest = rest.trim_start();
+        return rest.starts_with("API Error") || rest.starts_with("Error");
+    }
+    bullet_text(t).is_some_and(|rest| rest.starts_with("API Error"))
+}
+
+fn interrupted_line(line: &str) -> bool {
+    line.trim_start()
+        .trim_start_matches('⎿')
+        .trim_start()
+        .starts_with("Interrupted")
+}
+
+/// Collapsed tool calls: `  Called mock (ctrl+o to expand)`, `● Calling mock…`.
+fn tool_marker(line: &str) -> bool {
+    let t = line
+        .trim_start()
+        .trim_start_matches(['●', '⏺'])
+        .trim_start();
+    t.starts_with("Called ") || t.starts_with("Calling ")
+}
+
+/// Status from the conversation above the input box, read from its bottom.
+fn last_turn_status(conversation: &[&str]) -> Status {
+    for (n, line) in conversation
+        .iter()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        if n == 0 && spinner_line(line) {
+            return Status::Processing;
+        }
+        if interrupted_line(line) {
+            return Status::Idle;
+        }
+        if error_line(line) {
+            return Status::Error;
+        }
+        if summary_line(line) {
+            return Status::Completed;
+        }
+        if tool_marker(line) {
+            continue;
+        }
+        if let Some(text) = bullet_text(line) {
+            if !looks_like_tool_call(text) {
+                return Status::Completed;
+            }
+            continue;
+        }
+        if is_user_line(line) {
+            return Status::Idle;
+        }
+    }
+    Status::Idle
+}
+
+/// `Bash(ls)`, `Read(src/x.rs)`, `mock - echo (MCP)(message: "hi")`.
+fn looks_like_tool_call(first: &str) -> bool {
+    if tool_marker(first) || first.contains("(ctrl+o to expand)") {
+        return true;
+    }
+    let head: String = first.chars().take_while(|c| *c != '(').collect();
+    first.trim_end().ends_with(')')
+        && !head.is_empty()
+        && head.len() < first.len()
+        && head.chars().next().is_some_and(|c| c.is_alphabetic())
+        && !head.ends_with(' ')
+        && head.split_whitespace().count() <= 4
+}
+
+/// The answer blocks of one turn after its last tool call, joined by blank lines.
+fn final_text_blocks(turn: &[&str]) -> String {
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    let mut i = 0;
+    while i < turn.len() {
+        let line = turn[i];
+        if tool_marker(line) {
+            blocks.clear();
+            i += 1;
+            continue;
+        }
+        let Some(first) = bullet_text(line) else {
+            i += 1;
+            continue;
+        };
+        let mut body = vec![first.to_string()];
+        let mut j = i + 1;
+        while j < turn.len() && (turn[j].is_empty() || indented(turn[j], 2)) {
+            body.push(dedent(turn[j], 2).to_string());
+            j += 1;
+        }
+        let tool = looks_like_tool_call(first)
+            || body.get(1).is_some_and(|l| l.trim_start().starts_with('⎿'));
+        if tool {
+            blocks.clear();
+        } else {
+            blocks.push(body);
+        }
+        i = j;
+    }
+    blocks
+        .iter()
+        .map(|b| screen::join_trimmed(b))
+        .filter(|b| !b.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}

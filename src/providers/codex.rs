@@ -1,0 +1,291 @@
+//! Codex (`codex`, npm `@openai/codex`).
+//!
+//! Its screen, bottom up: a footer (`model · cwd`, `? for shortcuts`), the composer (`› `
+//! with placeholder or typed text, always drawn, even while busy), and above it the
+//! conversation: user turns `› text` at column 0, answers `• text` with two-space indented
+//! lines and a `Worked for 3s` line, tool calls `• Called server.tool` / `• Ran cmd` with
+//! `└` output lines, a `Working (3s • esc to interrupt)` line while busy, `■ ...` for
+//! errors and interruptions. Approval prompts put a numbered menu (`› 1. Yes, proceed`)
+//! above a `Press enter to confirm` footer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::screen::{self, dedent, indented, toml_string};
+use super::{Exit, LaunchSpec, Provider, ProviderError, Status, Submit};
+use crate::env;
+
+/// The Codex provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codex;
+
+const NAME: &str = "codex";
+
+/// First words of bullets that report tool activity rather than answer text.
+const TOOL_VERBS: &[&str] = &[
+    "Called",
+    "Calling",
+    "Ran",
+    "Running",
+    "Explored",
+    "Exploring",
+    "Edited",
+    "Editing",
+    "Added",
+    "Adding",
+    "Deleted",
+    "Deleting",
+    "Updated",
+    "Searched",
+    "Searching",
+    "Read",
+    "Reading",
+    "Listed",
+    "Listing",
+    "Viewed",
+    "Viewing",
+    "Waiting",
+    "Interacted",
+    "Proposed",
+    "Applied",
+    "Change",
+];
+
+impl Provider for Codex {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn executable(&self) -> Result<PathBuf, ProviderError> {
+        screen::resolve_executable(
+            NAME,
+            env::CAO_CODEX_BIN,
+            &["codex"],
+            "install it with `npm install -g @openai/codex`",
+        )
+    }
+
+    fn command(
+        &self,
+        executable: &Path,
+        spec: &LaunchSpec<'_>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut argv = vec![executable.display().to_string()];
+        // A worker must not start (or leave behind) the shared background daemon.
+        argv.push("--no-daemon".into());
+        if spec.yolo {
+            argv.push("--dangerously-bypass-approvals-and-sandbox".into());
+        }
+        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
+            argv.extend(["--model".into(), model.to_string()]);
+        }
+        let prompt = spec.profile.system_prompt.trim();
+        if !prompt.is_empty() {
+            argv.extend([
+                "-c".into(),
+                format!("developer_instructions={}", toml_string(prompt)),
+            ]);
+        }
+        for (name, server) in &spec.mcp_servers {
+            // Codex splits override keys at dots; keep the server name a bare TOML key.
+            let key: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let prefix = format!("mcp_servers.{key}");
+            argv.extend([
+                "-c".into(),
+                format!("{prefix}.command={}", toml_string(&server.command)),
+            ]);
+            let args: Vec<String> = server.args.iter().map(|a| toml_string(a)).collect();
+            argv.extend(["-c".into(), format!("{prefix}.args=[{}]", args.join(", "))]);
+            if !server.env.is_empty() {
+                let env: Vec<String> = server
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", toml_string(k), toml_string(v)))
+                    .collect();
+                argv.extend(["-c".into(), format!("{prefix}.env={{{}}}", env.join(", "))]);
+            }
+        }
+        Ok(argv)
+    }
+
+    fn status(&self, screen: &str) -> Status {
+        let lines = screen::lines(screen);
+        if approval_prompt(&lines) {
+            return Status::WaitingUserAnswer;
+        }
+        let Some(prompt) = composer(&lines) else {
+            return Status::Processing;
+        };
+        let above = &lines[..prompt];
+        if above
+            .iter()
+            .rev()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .any(|l| busy_line(l))
+        {
+            return Status::Processing;
+        }
+        for line in above.iter().rev().filter(|l| !l.trim().is_empty()) {
+            if let Some(notice) = line.strip_prefix("■ ") {
+                return if notice.starts_with("Conversation interrupted") {
+                    Status::Idle
+                } else {
+                    Status::Error
+                };
+            }
+            if worked_for(line) {
+                return Status::Completed;
+            }
+            if let Some(text) = line.strip_prefix("• ") {
+                if !is_tool_bullet(text, None) {
+                    return Status::Completed;
+                }
+                continue;
+            }
+            if line.starts_with('›') {
+                return Status::Idle;
+            }
+        }
+        Status::Idle
+    }
+
+    fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
+        let lines = screen::lines(screen);
+        let end = composer(&lines).unwrap_or(lines.len());
+        let turn = &lines[..end];
+        let start = turn
+            .iter()
+            .rposition(|l| l.starts_with('›'))
+            .map_or(0, |i| i + 1);
+        let mut blocks: Vec<Vec<String>> = Vec::new();
+        let mut i = start;
+        while i < turn.len() {
+            let Some(first) = turn[i].strip_prefix("• ") else {
+                i += 1;
+                continue;
+            };
+            let mut body = vec![first.to_string()];
+            let mut j = i + 1;
+            while j < turn.len()
+                && (turn[j].is_empty() || indented(turn[j], 2))
+                && !worked_for(turn[j])
+            {
+                body.push(dedent(turn[j], 2).to_string());
+                j += 1;
+            }
+            if busy_line(turn[i]) {
+                // The animated `• Working (...)` status line.
+            } else if is_tool_bullet(first, body.get(1).map(String::as_str)) {
+                blocks.clear();
+            } else {
+                blocks.push(body);
+            }
+            i = j;
+        }
+        let answer = blocks
+            .iter()
+            .map(|b| screen::join_trimmed(b))
+            .filter(|b| !b.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        if answer.is_empty() {
+            Err(ProviderError::NoAnswer { provider: NAME })
+        } else {
+            Ok(answer)
+        }
+    }
+
+    fn startup_keys(&self, screen: &str) -> Option<&'static [&'static str]> {
+        let lines = screen::lines(screen);
+        let region = screen::bottom_region(&lines, 20);
+        let has = |s: &str| region.iter().any(|l| l.contains(s));
+        let cursor_on = |s: &str| {
+            region
+                .iter()
+                .any(|l| l.trim_start().starts_with('›') && l.contains(s))
+        };
+        if has("Press enter to continue") {
+            if has("Do you trust the contents of this directory")
+                || has("allow Codex to work in this folder")
+            {
+                // The first option (trust) is preselected.
+                return cursor_on("1.").then_some(&["Enter"][..]);
+            }
+            if has("Update available") && cursor_on("Update now") {
+                return Some(&["Down", "Enter"][..]);
+            }
+        }
+        None
+    }
+
+    fn submit(&self) -> Submit {
+        // An Enter that follows typed text too closely becomes a newline (paste-burst
+        // detection), so wait before submitting.
+        Submit {
+            enters: 1,
+            pause: Duration::from_millis(500),
+        }
+    }
+
+    fn exit(&self) -> Exit {
+        // Typed `/exit` would need the paste pause before Enter; Ctrl-C twice quits at once.
+        Exit::Keys(&["C-c", "C-c"])
+    }
+}
+
+/// The composer line: the last `›` at column 0 (it is always drawn, placeholder included).
+fn composer(lines: &[&str]) -> Option<usize> {
+    lines.iter().rposition(|l| l.starts_with('›'))
+}
+
+/// `Working (3s • esc to interrupt)` at column 0, with or without a leading bullet or
+/// spinner (an indented copy is answer text).
+fn busy_line(line: &str) -> bool {
+    !line.starts_with(' ') && line.contains("esc to interrupt)") && line.contains('(')
+}
+
+/// `  Worked for 3s • 02:33`, `─ Worked for 1m 2s ─────`.
+fn worked_for(line: &str) -> bool {
+    let t = line.trim_start().trim_start_matches(['─', ' ']);
+    t.strip_prefix("Worked for ")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// Tool activity bullets, told from prose that happens to start with the same verb by their
+/// `└` detail line or their lack of sentence punctuation.
+fn is_tool_bullet(first: &str, second: Option<&str>) -> bool {
+    let verb = first.split_whitespace().next().unwrap_or("");
+    if !TOOL_VERBS.contains(&verb) {
+        return false;
+    }
+    let detail = second.is_some_and(|l| l.trim_start().starts_with('└'));
+    detail || !first.trim_end().ends_with(['.', ':', '!', '?'])
+}
+
+/// A numbered menu at the bottom of the screen: an approval, or a start-up dialog.
+fn approval_prompt(lines: &[&str]) -> bool {
+    let region = screen::bottom_region(lines, 20);
+    let menu = region.iter().any(|l| {
+        l.strip_prefix("› ").is_some_and(|rest| {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            !n.is_empty() && rest[n.len()..].starts_with(". ")
+        })
+    });
+    let footer = region.iter().any(|l| {
+        l.contains("Press enter to confirm")
+            || l.contains("to confirm or esc to cancel")
+            || l.contains("Press enter to continue")
+    });
+    let modal = region.iter().any(|l| l.contains("[a] Accept"));
+    (menu && footer) || modal
+}

@@ -1,0 +1,258 @@
+//! OpenCode (`opencode`, npm `opencode-ai`).
+//!
+//! A full-screen TUI: the bottom line is a footer that shows `esc interrupt` (with an
+//! animated bar) while a turn runs; above it the input box, a column of `┃` lines closed by
+//! a `╹▀▀▀` row; above that the conversation: user turns are `┃` blocks, answers are plain
+//! text indented five spaces, tool calls are lines such as `⚙ server_tool [args]`, and every
+//! assistant message ends with `▣  Build · <model> · 4.9s` (no duration while it runs).
+//! A permission request shows `△  Permission required`. On wide panes a sidebar appears to
+//! the right of the conversation; it is cut off before reading.
+//!
+//! The profile's system prompt and MCP servers go into an `opencode.json` in the terminal's
+//! scratch directory, named by `OPENCODE_CONFIG` (merged over the user's own config).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::screen::{self, dedent};
+use super::{LaunchSpec, Provider, ProviderError, Status};
+use crate::env;
+
+/// The OpenCode provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenCode;
+
+const NAME: &str = "opencode";
+const CONFIG_FILE: &str = "opencode.json";
+/// A run of spaces this long inside a line separates the conversation from the sidebar.
+const SIDEBAR_GAP: &str = "                    ";
+/// Glyphs that open a tool-call line in an answer.
+const TOOL_GLYPHS: &[char] = &['⚙', '→', '←', '✱', '$', '◇', '%'];
+
+impl Provider for OpenCode {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn executable(&self) -> Result<PathBuf, ProviderError> {
+        screen::resolve_executable(
+            NAME,
+            env::CAO_OPENCODE_BIN,
+            &["opencode"],
+            "install it with `npm install -g opencode-ai`",
+        )
+    }
+
+    fn command(
+        &self,
+        executable: &Path,
+        spec: &LaunchSpec<'_>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut argv = vec![executable.display().to_string()];
+        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
+            argv.extend(["--model".into(), model.to_string()]);
+        }
+        if spec.yolo {
+            argv.push("--auto".into());
+        }
+        let mcp: serde_json::Map<String, serde_json::Value> = spec
+            .mcp_servers
+            .iter()
+            .map(|(name, server)| {
+                let mut command = vec![server.command.clone()];
+                command.extend(server.args.iter().cloned());
+                (
+                    name.clone(),
+                    json!({
+                        "type": "local",
+                        "command": command,
+                        "environment": server.env,
+                        "enabled": true,
+                    }),
+                )
+            })
+            .collect();
+        let mut config = json!({
+            "$schema": "https://opencode.ai/config.json",
+            "mcp": mcp,
+        });
+        let prompt = spec.profile.system_prompt.trim();
+        if !prompt.is_empty() {
+            let file = screen::write_scratch(NAME, spec.scratch_dir, "system-prompt.md", prompt)?;
+            config["instructions"] = json!([file.display().to_string()]);
+        }
+        screen::write_scratch(NAME, spec.scratch_dir, CONFIG_FILE, &config.to_string())?;
+        Ok(argv)
+    }
+
+    fn env(&self, spec: &LaunchSpec<'_>) -> Vec<(String, String)> {
+        vec![(
+            "OPENCODE_CONFIG".into(),
+            spec.scratch_dir.join(CONFIG_FILE).display().to_string(),
+        )]
+    }
+
+    fn status(&self, screen: &str) -> Status {
+        let lines = cut_sidebar(screen);
+        let Some(footer) = lines.iter().rposition(|l| !l.trim().is_empty()) else {
+            return Status::Processing;
+        };
+        let region = screen::bottom_region(&refs(&lines), 30);
+        if region.iter().any(|l| {
+            l.contains('△') && (l.contains("Permission required") || l.contains("Always allow"))
+        }) {
+            return Status::WaitingUserAnswer;
+        }
+        if lines[footer].contains("esc interrupt") {
+            return Status::Processing;
+        }
+        let Some(top) = input_box_top(&lines) else {
+            return Status::Processing;
+        };
+        let mut i = top;
+        while i > 0 {
+            i -= 1;
+            let t = lines[i].trim();
+            if t.starts_with('┃') {
+                let first = block_start(&lines, i);
+                if !is_reasoning(&lines[first..=i]) {
+                    return Status::Idle;
+                }
+                i = first;
+                continue;
+            }
+            if let Some(rest) = t.strip_prefix('▣') {
+                if rest.contains("interrupted") {
+                    return Status::Idle;
+                }
+                return if has_duration(rest) {
+                    Status::Completed
+                } else {
+                    Status::Processing
+                };
+            }
+            if t.starts_with(['✕', '■']) && t.contains("Error") {
+                return Status::Error;
+            }
+        }
+        Status::Idle
+    }
+
+    fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
+        let lines = cut_sidebar(screen);
+        let end = input_box_top(&lines).unwrap_or(lines.len());
+        let turn = &lines[..end];
+        // The last user turn: a `┃` block that is not reasoning.
+        let mut start = 0;
+        let mut i = turn.len();
+        while i > 0 {
+            i -= 1;
+            if turn[i].trim().starts_with('┃') {
+                let first = block_start(turn, i);
+                if !is_reasoning(&turn[first..=i]) {
+                    start = i + 1;
+                    break;
+                }
+                i = first;
+            }
+        }
+        // Its answer ends at the last finished-message marker after it.
+        let Some(marker) = turn[start..]
+            .iter()
+            .rposition(|l| l.trim().strip_prefix('▣').is_some_and(has_duration))
+            .map(|m| start + m)
+        else {
+            return Err(ProviderError::NoAnswer { provider: NAME });
+        };
+        let mut body: Vec<String> = Vec::new();
+        let mut in_reasoning = false;
+        for line in &turn[start..marker] {
+            let t = line.trim();
+            if t.starts_with('┃') {
+                in_reasoning = true;
+                continue;
+            }
+            if in_reasoning && t.is_empty() {
+                in_reasoning = false;
+                continue;
+            }
+            in_reasoning = false;
+            if t.starts_with(TOOL_GLYPHS) && t.chars().nth(1) == Some(' ') {
+                body.clear();
+                continue;
+            }
+            if t.starts_with('▣') {
+                body.clear();
+                continue;
+            }
+            body.push(dedent(line, 5).to_string());
+        }
+        let answer = screen::join_trimmed(&body);
+        if answer.is_empty() {
+            Err(ProviderError::NoAnswer { provider: NAME })
+        } else {
+            Ok(answer)
+        }
+    }
+
+    fn interrupt_keys(&self) -> &'static [&'static str] {
+        // The first Escape arms the interrupt, the second confirms it.
+        &["Escape", "Escape"]
+    }
+}
+
+/// `· 4.9s`, `· 1m 3s` at the end of a message marker.
+fn has_duration(marker: &str) -> bool {
+    let last = marker.rsplit('·').next().unwrap_or("").trim();
+    last.ends_with('s') && last.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// The screen's lines with any right-hand sidebar removed.
+fn cut_sidebar(screen: &str) -> Vec<String> {
+    screen::lines(screen)
+        .into_iter()
+        .map(|line| {
+            let content_start = line.len() - line.trim_start().len();
+            match line[content_start..].find(SIDEBAR_GAP) {
+                Some(gap) => line[..content_start + gap].trim_end().to_string(),
+                None => line.to_string(),
+            }
+        })
+        .collect()
+}
+
+fn refs(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(String::as_str).collect()
+}
+
+/// First line of the contiguous `┃` block that ends at `last`.
+fn block_start(lines: &[String], last: usize) -> usize {
+    let mut first = last;
+    while first > 0 && lines[first - 1].trim().starts_with('┃') {
+        first -= 1;
+    }
+    first
+}
+
+/// A `┃` block holding the model's reasoning (`Thinking: ...`) rather than a user turn.
+fn is_reasoning(block: &[String]) -> bool {
+    block.iter().any(|l| {
+        l.trim()
+            .trim_start_matches('┃')
+            .trim()
+            .starts_with("Thinking:")
+    })
+}
+
+/// First line of the input box: the `┃` column that ends in the `╹▀▀▀` row.
+fn input_box_top(lines: &[String]) -> Option<usize> {
+    let bottom = lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with('╹'))?;
+    let mut top = bottom;
+    while top > 0 && lines[top - 1].trim_start().starts_with('┃') {
+        top -= 1;
+    }
+    (top < bottom).then_some(top)
+}

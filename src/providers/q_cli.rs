@@ -1,0 +1,68 @@
+//! Amazon Q Developer CLI (`q chat`, a vendor download). Not runnable on the test machines:
+//! its screen patterns are reconstructed from published descriptions, not recorded here.
+//!
+//! The screen is the line-oriented chat described in `amazon_chat` (`[agent] > ` prompt,
+//! `> ` answers, `[y/n/t]:` permission questions). The profile becomes a Q agent file
+//! `~/.aws/amazonq/cli-agents/cao-<profile>.json`, started with `--agent`.
+
+use std::path::{Path, PathBuf};
+
+use super::amazon_chat;
+use super::screen;
+use super::{LaunchSpec, Provider, ProviderError, Status};
+use crate::env;
+
+/// The Amazon Q CLI provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QCli;
+
+const NAME: &str = "q_cli";
+
+impl Provider for QCli {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn executable(&self) -> Result<PathBuf, ProviderError> {
+        screen::resolve_executable(
+            NAME,
+            env::CAO_Q_CLI_BIN,
+            &["q"],
+            "install the Amazon Q Developer CLI from AWS",
+        )
+    }
+
+    fn command(
+        &self,
+        executable: &Path,
+        spec: &LaunchSpec<'_>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let dir = amazon_chat::home(NAME)?
+            .join(".aws")
+            .join("amazonq")
+            .join("cli-agents");
+        let agent = amazon_chat::write_agent_file(NAME, dir, spec)?;
+        let mut argv = vec![
+            executable.display().to_string(),
+            "chat".into(),
+            "--agent".into(),
+            agent,
+        ];
+        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
+            argv.extend(["--model".into(), model.to_string()]);
+        }
+        if spec.yolo {
+            argv.push("--trust-all-tools".into());
+        }
+        Ok(argv)
+    }
+
+    fn status(&self, screen: &str) -> Status {
+        amazon_chat::legacy_status(&screen::lines(screen)).unwrap_or(Status::Processing)
+    }
+
+    fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
+        amazon_chat::legacy_last_response(&screen::lines(screen))
+            .ok_or(ProviderError::NoAnswer { provider: NAME })
+    }
+}
