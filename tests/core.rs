@@ -232,3 +232,15 @@ fn no_tmux_server_gives_a_clear_answer() {
     let err = cao.fails(&["shutdown", "--session", "cao-nothing"]);
     assert!(err.contains("no cao session"), "{err}");
 }
+
+#[test]
+fn install_then_launch_on_a_fresh_home() {
+    let cao = Cao::new();
+    cao.ok(&["install", "developer"]);
+    let profiles: Vec<serde_json::Value> =
+        serde_json::from_str(&cao.ok(&["profiles", "--json"])).unwrap();
+    let developer = profiles.iter().find(|p| p["name"] == "developer").unwrap();
+    assert_eq!(developer["source"]["kind"], "installed", "{developer}");
+    let id = cao.launch("developer");
+    assert_eq!(cao.status(&id), "idle");
+}

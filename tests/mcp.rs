@@ -37,7 +37,7 @@ impl ClientHandler for Recorder {
 type Client = RunningService<RoleClient, Recorder>;
 
 async fn connect(cao: &Cao, env: &[(&str, &str)]) -> (Client, Recorder) {
-    let mut cmd = tokio::process::Command::new(common::cao_bin());
+    let cmd = tokio::process::Command::new(common::cao_bin());
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

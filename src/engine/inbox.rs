@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::{Engine, EngineError};
 use crate::providers::{self, Status};
 use crate::store::Message;
+use crate::tmux::TmuxError;
 
 /// What one delivery attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,17 +93,7 @@ impl Engine {
         }
         let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
         let text = compose(&messages);
-        let submit = provider.submit();
-        let enters = vec!["Enter"; submit.enters as usize];
-        let typed = if submit.pause.is_zero() {
-            self.tmux.paste(&record.pane_id, &text, &enters)
-        } else {
-            self.tmux.paste(&record.pane_id, &text, &[]).and_then(|()| {
-                std::thread::sleep(submit.pause);
-                self.tmux.send_keys(&record.pane_id, &enters)
-            })
-        };
-        match typed {
+        match self.type_turn(&record.pane_id, &text, provider.as_ref()) {
             Ok(()) => {
                 self.store().finish_delivery(&ids, None)?;
                 self.store().touch_terminal(receiver)?;
@@ -117,6 +108,24 @@ impl Engine {
                 Err(e.into())
             }
         }
+    }
+
+    /// Types `text` as one bracketed paste and submits it the provider's way (Enter count,
+    /// and a pause before Enter for CLIs that take a fast Enter after a paste as a newline).
+    pub(super) fn type_turn(
+        &self,
+        pane: &str,
+        text: &str,
+        provider: &dyn providers::Provider,
+    ) -> Result<(), TmuxError> {
+        let submit = provider.submit();
+        let enters = vec!["Enter"; submit.enters as usize];
+        if submit.pause.is_zero() {
+            return self.tmux.paste(pane, text, &enters);
+        }
+        self.tmux.paste(pane, text, &[])?;
+        std::thread::sleep(submit.pause);
+        self.tmux.send_keys(pane, &enters)
     }
 
     /// Waits until the CLI has visibly taken the typed turn: it is busy, or a new answer is on

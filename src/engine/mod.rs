@@ -343,7 +343,15 @@ impl Engine {
         if let Some(caller) = caller {
             return Ok(providers::get(&caller.provider)?);
         }
-        if let Some(name) = env::non_empty(env::CAO_PROVIDER) {
+        // `CAO_PROVIDER`, else the config file's `default_provider`.
+        let configured = match crate::config::Config::load(&self.home) {
+            Ok(config) => config.default_provider.map(|s| s.value),
+            Err(e) => {
+                tracing::warn!("ignoring the config file: {e}");
+                env::non_empty(env::CAO_PROVIDER)
+            }
+        };
+        if let Some(name) = configured {
             return Ok(providers::get(&name)?);
         }
         let names = providers::known_names();
@@ -505,12 +513,8 @@ impl Engine {
     pub fn exit_terminal(&self, id: &str) -> Result<(), EngineError> {
         let record = self.terminal(id)?;
         let provider = providers::get(&record.provider)?;
-        let submit = provider.submit();
         let asked = match provider.exit() {
-            Exit::Text(text) => {
-                let enters = vec!["Enter"; submit.enters as usize];
-                self.tmux.paste(&record.pane_id, text, &enters)
-            }
+            Exit::Text(text) => self.type_turn(&record.pane_id, text, provider.as_ref()),
             Exit::Keys(keys) => self.tmux.send_keys(&record.pane_id, keys),
         };
         if asked.is_ok() {

@@ -16,6 +16,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// One isolated cao installation: state dir, tmux server, working dir, extra environment.
 pub struct Cao {
     pub home: tempfile::TempDir,
+    /// `HOME` for cao and its agents: never the real home directory.
+    pub user_home: tempfile::TempDir,
     pub work: tempfile::TempDir,
     pub socket: String,
     pub env: Vec<(String, String)>,
@@ -39,6 +41,7 @@ impl Cao {
         );
         Cao {
             home: tempfile::tempdir().unwrap(),
+            user_home: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
             socket,
             env: vec![
@@ -72,6 +75,8 @@ impl Cao {
             cmd.env_remove(key);
         }
         cmd.env("CAO_HOME", self.home.path())
+            .env("HOME", self.user_home.path())
+            .env_remove("XDG_CONFIG_HOME")
             .env("CAO_TMUX_SOCKET", &self.socket)
             .env("CAO_LOG", "cao=debug");
         for (k, v) in &self.env {
