@@ -490,3 +490,43 @@ async fn a_worker_that_dies_at_start_up_is_reported_to_its_creator() {
     assert!(cao.list().iter().all(|t| t["id"] != worker.as_str()));
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn caller_identity_comes_from_the_env_or_the_tmux_pane() {
+    let cao = Cao::new();
+    let sup = cao.launch("code_supervisor");
+    let pane = String::from_utf8_lossy(&cao.tmux(&["list-panes", "-a", "-F", "#{pane_id}"]).stdout)
+        .trim()
+        .to_string();
+    // No CAO_TERMINAL_ID, but running in the supervisor's pane.
+    let (client, _) = connect(&cao, &[("TMUX_PANE", &pane)]).await;
+    let listed = call(&client, "list_terminals", json!({})).await;
+    assert_eq!(
+        listed.structured_content.unwrap()["caller_id"],
+        sup.as_str()
+    );
+    client.cancel().await.unwrap();
+    // By CAO_TERMINAL_ID: messages are sent as that terminal.
+    let (client, _) = connect(&cao, &[("CAO_TERMINAL_ID", &sup)]).await;
+    let worker = cao.launch("developer");
+    let sent = call(
+        &client,
+        "send_message",
+        json!({"receiver_id": worker, "message": "hi"}),
+    )
+    .await;
+    assert_eq!(sent.structured_content.unwrap()["sender_id"], sup.as_str());
+    client.cancel().await.unwrap();
+    // Outside any cao terminal: sent as "user".
+    let (client, _) = connect(&cao, &[]).await;
+    let sent = call(
+        &client,
+        "send_message",
+        json!({"receiver_id": worker, "message": "hi"}),
+    )
+    .await;
+    let s = sent.structured_content.unwrap();
+    assert_eq!(s["sender_id"], "user");
+    assert!(s["created_at"].as_str().unwrap().ends_with('Z'));
+    client.cancel().await.unwrap();
+}

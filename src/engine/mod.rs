@@ -23,7 +23,7 @@ mod launch;
 pub mod watcher;
 pub mod workdir;
 
-pub use inbox::Delivery;
+pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use workdir::WorkdirError;
 
