@@ -894,6 +894,14 @@ fn codex_command() {
     assert!(argv.contains(&"mcp_servers.cao.command=\"/opt/cao bin/cao\"".to_string()));
     assert!(argv.contains(&"mcp_servers.cao.args=[\"mcp-server\"]".to_string()));
     assert!(argv.contains(&"mcp_servers.cao.env={\"CAO_TERMINAL_ID\"=\"0a1b2c3d\"}".to_string()));
+    // Codex hands MCP servers only a whitelist of its environment; cao's server gets the
+    // rest by name (PATH is always set under cargo test), never the nesting markers.
+    let passed = argv
+        .iter()
+        .find(|a| a.starts_with("mcp_servers.cao.env_vars=["))
+        .expect("env_vars for cao's server");
+    assert!(passed.contains("\"PATH\""), "{passed}");
+    assert!(!passed.contains("\"TMUX\"") && !passed.contains("\"CAO_TERMINAL_ID\""));
     let dev = argv
         .iter()
         .find(|a| a.starts_with("developer_instructions="))
@@ -920,8 +928,9 @@ fn gemini_cli_command() {
             .unwrap()
             .starts_with("You review code.")
     );
-    let (key, path) = &env[0];
-    assert_eq!(key, "GEMINI_CLI_SYSTEM_SETTINGS_PATH");
+    let (key, home) = &env[0];
+    assert_eq!(key, "GEMINI_CLI_HOME");
+    let path = std::path::Path::new(home).join(".gemini/settings.json");
     let settings: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(settings["mcpServers"]["cao"]["trust"], true);
@@ -1010,4 +1019,171 @@ fn every_provider_is_registered_in_detection_order() {
         assert_eq!(provider(name).name(), name);
     }
     assert!(providers::get("nope").is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Screens recorded by the real-CLI tests (`CAO_E2E_RECORD`, 220x50 panes started by cao)
+// ---------------------------------------------------------------------------------------
+
+/// The drift check's plain three-paragraph answer (`tests/real_clis.rs`).
+const DRIFT_ANSWER: &str = "Drift check answer, first paragraph.\n\nSecond paragraph, still the same answer.\n\nThird and last paragraph.";
+const TOOL_ANSWER: &str = "Tool turn answered.";
+
+/// A provider, its fixture directory, and its screens with their status and answer.
+type RecordedSet<'a> = (&'a str, &'a str, &'a [(&'a str, Status, Option<&'a str>)]);
+
+#[test]
+fn e2e_recorded_screens() {
+    let cases: &[RecordedSet] = &[
+        (
+            "claude_code",
+            "claude",
+            &[
+                ("40-e2e-streaming.txt", BUSY, None),
+                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
+                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
+                ("40-e2e-error.txt", ERROR, None),
+                ("40-e2e-interrupted.txt", IDLE, None),
+            ],
+        ),
+        (
+            "codex",
+            "codex",
+            &[
+                ("40-e2e-streaming.txt", BUSY, None),
+                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
+                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
+                ("40-e2e-error.txt", ERROR, None),
+                ("40-e2e-interrupted.txt", IDLE, None),
+            ],
+        ),
+        (
+            "gemini_cli",
+            "gemini",
+            &[
+                ("40-e2e-streaming.txt", BUSY, None),
+                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
+                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
+                ("40-e2e-error.txt", ERROR, None),
+                ("40-e2e-interrupted.txt", IDLE, None),
+            ],
+        ),
+        (
+            "opencode",
+            "opencode",
+            &[
+                ("40-e2e-streaming.txt", BUSY, None),
+                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
+                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
+                ("40-e2e-error.txt", ERROR, None),
+                ("40-e2e-interrupted.txt", IDLE, None),
+            ],
+        ),
+        (
+            "copilot_cli",
+            "copilot",
+            &[
+                ("40-e2e-streaming.txt", BUSY, None),
+                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
+                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
+                ("40-e2e-error.txt", ERROR, None),
+                ("40-e2e-interrupted.txt", IDLE, None),
+            ],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, dir, screens) in cases {
+        let p = provider(name);
+        for (file, status, answer) in *screens {
+            let screen = fixture(dir, file);
+            let got_status = p.status(&screen);
+            let got_answer = p.last_response(&screen).ok();
+            let answer_ok = answer.is_none_or(|a| got_answer.as_deref() == Some(a));
+            if got_status != *status || !answer_ok {
+                failures.push(format!(
+                    "{name} {file}: status {got_status} (want {status}), answer {got_answer:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Cases the real-CLI runs turned up that the recordings above do not pin on their own.
+#[test]
+fn e2e_found_cases() {
+    // Copilot CLI: the footer glyph cycles through `●` too, and `Cancelling` is busy.
+    let copilot = provider("copilot_cli");
+    let turn = " ❯ do it\n\n ● Hello f\n";
+    for footer in [" ● Working esc esc interrupt", " ● Cancelling"] {
+        let screen = format!("{turn}\n /tmp/project\n{RULE}\n❯\n{RULE}\n{footer}\n");
+        assert_eq!(copilot.status(&screen), BUSY, "{footer}");
+    }
+    // Its one-line MCP tool call and its notices are not the answer.
+    let answered = format!(
+        " ❯ do it\n\n ● MCP Servers reloaded: 1 server connected\n\n ● list_profiles (MCP: cao) {{\"profiles\":[]}}\n\n ● Done.\n{}",
+        copilot_bottom("", false)
+    );
+    check(
+        copilot.as_ref(),
+        "tool one-liner",
+        &answered,
+        DONE,
+        Some("Done."),
+    );
+    let cancelled = format!(
+        " ❯ do it\n\n ● Operation cancelled by user\n{}",
+        copilot_bottom("", false)
+    );
+    check(copilot.as_ref(), "cancelled", &cancelled, IDLE, None);
+
+    // OpenCode: a stderr line printed over the message marker does not hide it.
+    let opencode = provider("opencode");
+    let garbled = format!(
+        "{}     Answer text.\nunkno▣  Build · Mock Model · 90ms in schema at path \"#/x\"\n{}",
+        opencode_user("task"),
+        opencode_bottom("", false)
+    );
+    check(
+        opencode.as_ref(),
+        "marker under stderr",
+        &garbled,
+        DONE,
+        Some("Answer text."),
+    );
+    // A failed turn: its own `┃` block under the user's, and a marker without a duration.
+    let failed = format!(
+        "{}  ┃\n  ┃  scripted failure 400\n  ┃\n\n     ▣  Build · Mock Model\n{}",
+        opencode_user("task"),
+        opencode_bottom("", false)
+    );
+    check(opencode.as_ref(), "failed turn", &failed, ERROR, None);
+    // The sidebar of a wide pane, on rows of its own and beside the answer.
+    let pad = " ".repeat(150);
+    let wide = format!(
+        "{}     First line.{pad}Context\n{pad}               15 tokens\n     Second line.\n{pad}               MCP\n     ▣  Build · Mock Model · 1.2s{pad}• cao Connected\n{}",
+        opencode_user("task"),
+        opencode_bottom("", false)
+    );
+    check(
+        opencode.as_ref(),
+        "sidebar",
+        &wide,
+        DONE,
+        Some("First line.\n\nSecond line."),
+    );
+
+    // Claude Code: answer text starting with "Interrupted" is not an interrupted turn.
+    let claude = provider("claude_code");
+    let screen = format!(
+        "❯ list them\n\n● Interrupted jobs:\n  Interrupted job 1.\n\n✻ Worked for 1s\n\n{}",
+        claude_box("", "? for shortcuts")
+    );
+    check(
+        claude.as_ref(),
+        "answer about interruptions",
+        &screen,
+        DONE,
+        Some("Interrupted jobs:\nInterrupted job 1."),
+    );
 }

@@ -191,6 +191,8 @@ pub struct HandoffOutcome {
 /// How often waits re-read the screen: short enough to add little latency, long enough to
 /// cost nothing measurable (one `capture-pane` is ~2-3 ms).
 const POLL: Duration = Duration::from_millis(20);
+/// Pause between the keys of a multi-key interrupt.
+const INTERRUPT_KEY_GAP: Duration = Duration::from_millis(150);
 /// How long an exiting CLI gets before its window is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
@@ -536,9 +538,15 @@ impl Engine {
     pub fn interrupt(&self, id: &str) -> Result<(), EngineError> {
         let record = self.terminal(id)?;
         let provider = providers::get(&record.provider)?;
-        Ok(self
-            .tmux
-            .send_keys(&record.pane_id, provider.interrupt_keys())?)
+        // One key per write, a moment apart: `Escape Escape` in one write reads as a single
+        // Alt-Escape to OpenCode and Copilot CLI, which then do not interrupt.
+        for (i, key) in provider.interrupt_keys().iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(INTERRUPT_KEY_GAP);
+            }
+            self.tmux.send_keys(&record.pane_id, &[key])?;
+        }
+        Ok(())
     }
 
     /// Kills every cao session (names starting `cao-`) after asking each agent to exit.

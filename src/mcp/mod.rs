@@ -244,6 +244,33 @@ fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Removes schemars' Rust integer formats (`uint32`, `int64`, ...) from a schema: they are
+/// not JSON Schema formats, and a strict validator (OpenCode's) prints a warning for each
+/// straight onto its TUI, over the screen cao reads. `minimum`/`maximum` keep the range.
+fn strip_integer_formats(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    let integer = match schema.get("type") {
+        Some(serde_json::Value::String(t)) => t == "integer",
+        Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+        _ => false,
+    };
+    if integer {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        match value {
+            serde_json::Value::Object(inner) => strip_integer_formats(inner),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    if let serde_json::Value::Object(inner) = item {
+                        strip_integer_formats(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[tool_router]
 impl CaoServer {
     /// A server over `engine`, with the tool schemas adjusted to the environment.
@@ -262,6 +289,16 @@ impl CaoServer {
                     }
                     route.attr.input_schema = Arc::new(schema);
                 }
+            }
+        }
+        for route in tool_router.map.values_mut() {
+            let mut input = (*route.attr.input_schema).clone();
+            strip_integer_formats(&mut input);
+            route.attr.input_schema = Arc::new(input);
+            if let Some(output) = &route.attr.output_schema {
+                let mut output = (**output).clone();
+                strip_integer_formats(&mut output);
+                route.attr.output_schema = Some(Arc::new(output));
             }
         }
         if sender_id_injection && let Some(route) = tool_router.map.get_mut("assign") {

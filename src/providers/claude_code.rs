@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::screen::{self, dedent, indented, is_rule};
-use super::{LaunchSpec, Provider, ProviderError, Status, Submit};
+use super::{Exit, LaunchSpec, Provider, ProviderError, Status, Submit};
 use crate::env;
 
 /// The Claude Code provider.
@@ -163,6 +163,13 @@ impl Provider for ClaudeCode {
             pause: Duration::from_millis(150),
         }
     }
+
+    fn exit(&self) -> Exit {
+        // An interrupted turn puts its prompt back into the input box (2.1), so a typed
+        // `/exit` would be sent to the model as part of that prompt. Ctrl-C clears a
+        // non-empty input; on an empty one, twice quits.
+        Exit::Keys(&["C-c", "C-c", "C-c"])
+    }
 }
 
 /// Where the input box sits: the rule above it and the rule below it.
@@ -261,11 +268,12 @@ fn error_line(line: &str) -> bool {
     bullet_text(t).is_some_and(|rest| rest.starts_with("API Error"))
 }
 
+/// `  ⎿  Interrupted · What should Claude do instead?` (answer text that happens to start
+/// with the word has no `⎿`).
 fn interrupted_line(line: &str) -> bool {
     line.trim_start()
-        .trim_start_matches('⎿')
-        .trim_start()
-        .starts_with("Interrupted")
+        .strip_prefix('⎿')
+        .is_some_and(|rest| rest.trim_start().starts_with("Interrupted"))
 }
 
 /// Collapsed tool calls: `  Called mock (ctrl+o to expand)`, `● Calling mock…`.
@@ -277,8 +285,11 @@ fn tool_marker(line: &str) -> bool {
     t.starts_with("Called ") || t.starts_with("Calling ")
 }
 
-/// Status from the conversation above the input box, read from its bottom.
+/// Status from the conversation above the input box, read from its bottom. A turn's
+/// `✻ Worked for 3s` summary follows its answer and also a failed request's
+/// `● API Error: ...` bullet (2.1), so the summary alone does not mean success.
 fn last_turn_status(conversation: &[&str]) -> Status {
+    let mut finished = false;
     for (n, line) in conversation
         .iter()
         .rev()
@@ -295,7 +306,8 @@ fn last_turn_status(conversation: &[&str]) -> Status {
             return Status::Error;
         }
         if summary_line(line) {
-            return Status::Completed;
+            finished = true;
+            continue;
         }
         if tool_marker(line) {
             continue;
@@ -307,10 +319,14 @@ fn last_turn_status(conversation: &[&str]) -> Status {
             continue;
         }
         if is_user_line(line) {
-            return Status::Idle;
+            break;
         }
     }
-    Status::Idle
+    if finished {
+        Status::Completed
+    } else {
+        Status::Idle
+    }
 }
 
 /// `Bash(ls)`, `Read(src/x.rs)`, `mock - echo (MCP)(message: "hi")`.

@@ -113,6 +113,19 @@ impl Provider for Codex {
                     .collect();
                 argv.extend(["-c".into(), format!("{prefix}.env={{{}}}", env.join(", "))]);
             }
+            if name == "cao" {
+                // Codex gives MCP servers only a short whitelist of its environment (HOME,
+                // PATH, ...). The workers cao's server starts need the rest: API keys, the
+                // CLIs' own settings, CAO_* switches. Pass it through by name.
+                let names: Vec<String> = forwarded_env_names(&server.env)
+                    .iter()
+                    .map(|n| toml_string(n))
+                    .collect();
+                argv.extend([
+                    "-c".into(),
+                    format!("{prefix}.env_vars=[{}]", names.join(", ")),
+                ]);
+            }
         }
         Ok(argv)
     }
@@ -135,6 +148,10 @@ impl Provider for Codex {
         {
             return Status::Processing;
         }
+        // A finished turn always ends with `Worked for ...` (or a `■` notice). While the
+        // answer streams, Codex hides its `Working` row, so turn output below the last user
+        // turn with no `Worked for` under it means the turn is still running.
+        let mut output = false;
         for line in above.iter().rev().filter(|l| !l.trim().is_empty()) {
             if let Some(notice) = line.strip_prefix("■ ") {
                 return if notice.starts_with("Conversation interrupted") {
@@ -146,17 +163,27 @@ impl Provider for Codex {
             if worked_for(line) {
                 return Status::Completed;
             }
-            if let Some(text) = line.strip_prefix("• ") {
-                if !is_tool_bullet(text, None) {
-                    return Status::Completed;
-                }
-                continue;
-            }
             if line.starts_with('›') {
+                // The user's turn with nothing finished under it: the turn is starting or
+                // streaming.
+                return Status::Processing;
+            }
+            if line.trim_start_matches([' ', '│']).starts_with(">_ ")
+                || line.trim_start().starts_with('╭')
+            {
+                // The start-up banner: no turn yet (notices under it are not answers).
                 return Status::Idle;
             }
+            if line.starts_with("• ") {
+                output = true;
+            }
         }
-        Status::Idle
+        // The top of the screen: a long answer still streaming, or a bare start-up screen.
+        if output {
+            Status::Processing
+        } else {
+            Status::Idle
+        }
     }
 
     fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
@@ -243,6 +270,22 @@ impl Provider for Codex {
     }
 }
 
+/// Names of this process's environment variables that the CLI will also have (nesting
+/// markers and `TERM` are not passed on), minus those the server's config sets itself.
+fn forwarded_env_names(own: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| {
+            !k.is_empty()
+                && k != "TERM"
+                && !env::NESTING_MARKERS.contains(&k.as_str())
+                && !own.contains_key(k)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// The composer line: the last `›` at column 0 (it is always drawn, placeholder included).
 fn composer(lines: &[&str]) -> Option<usize> {
     lines.iter().rposition(|l| l.starts_with('›'))
@@ -254,11 +297,13 @@ fn busy_line(line: &str) -> bool {
     !line.starts_with(' ') && line.contains("esc to interrupt)") && line.contains('(')
 }
 
-/// `  Worked for 3s • 02:33`, `─ Worked for 1m 2s ─────`.
+/// `  Worked for 3s • 02:33`, `  Worked for <1s • 04:28`, `─ Worked for 1m 2s ─────`.
 fn worked_for(line: &str) -> bool {
     let t = line.trim_start().trim_start_matches(['─', ' ']);
-    t.strip_prefix("Worked for ")
-        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    t.strip_prefix("Worked for ").is_some_and(|rest| {
+        rest.trim_start_matches('<')
+            .starts_with(|c: char| c.is_ascii_digit())
+    })
 }
 
 /// Tool activity bullets, told from prose that happens to start with the same verb by their

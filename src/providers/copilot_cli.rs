@@ -1,7 +1,7 @@
 //! GitHub Copilot CLI (`copilot`, npm `@github/copilot`).
 //!
 //! Its screen, bottom up: a footer (` ◎ Working esc esc interrupt ...` while a turn runs,
-//! the glyph cycling through `○◎◉`; otherwise ` ← open sidebar · Interactive · ...`), a
+//! the glyph cycling through `○◎◉●`; otherwise ` ← open sidebar · Interactive · ...`), a
 //! rule, the input (`❯ ` and the text, or `[Paste #1 - 30 lines]`), a rule, the working
 //! directory, and above that the conversation: user turns ` ❯ text` (with the time at the
 //! right edge), answers ` ● text` with three-space indented lines, failures ` ✗ ...`,
@@ -27,7 +27,6 @@ use crate::env;
 pub struct CopilotCli;
 
 const NAME: &str = "copilot_cli";
-const BUSY_GLYPHS: &[char] = &['○', '◎', '◉', '◐', '◑', '◒', '◓', '∙'];
 
 impl Provider for CopilotCli {
     fn name(&self) -> &'static str {
@@ -122,8 +121,13 @@ impl Provider for CopilotCli {
             if t.starts_with("✗ ") {
                 return Status::Error;
             }
-            if t.starts_with("● ") && line.starts_with(" ●") {
-                return Status::Completed;
+            if let Some(text) = line.strip_prefix(" ● ") {
+                if text.starts_with("Operation cancelled") {
+                    return Status::Idle;
+                }
+                if !notice(text) {
+                    return Status::Completed;
+                }
             }
             if user_line(line) {
                 return Status::Idle;
@@ -157,8 +161,11 @@ impl Provider for CopilotCli {
             if body.get(1).is_some_and(|l| l.trim_start().starts_with('└')) {
                 // A tool call with its detail line.
                 blocks.clear();
-            } else if first.trim_end().ends_with("Retrying...") {
-                // A retry notice, not an answer.
+            } else if first.contains(" (MCP: ") && !first.starts_with(' ') {
+                // A one-line MCP tool call: ` ● list_profiles (MCP: cao) {"profiles": ...`.
+                blocks.clear();
+            } else if notice(first) {
+                // Not an answer.
             } else {
                 blocks.push(body);
             }
@@ -198,9 +205,16 @@ impl Provider for CopilotCli {
     }
 
     fn interrupt_keys(&self) -> &'static [&'static str] {
-        // A single Escape does not stop a turn ("esc esc interrupt").
-        &["Escape", "Escape"]
+        &["C-c"]
     }
+}
+
+/// Bullets that are notices, not answers: a retry, MCP servers (re)connecting, a cancelled
+/// turn.
+fn notice(text: &str) -> bool {
+    text.trim_end().ends_with("Retrying...")
+        || text.starts_with("MCP Servers reloaded")
+        || text.starts_with("Operation cancelled")
 }
 
 /// Only the banner and start-up notices (`● Tip: ...`) so far: no user turn yet.
@@ -266,10 +280,21 @@ fn input_box(lines: &[&str]) -> Option<(usize, usize)> {
     None
 }
 
-/// ` ◎ Working esc esc interrupt`.
+/// ` ◎ Working esc esc interrupt`, ` ● Cancelling`: a glyph (it cycles) and a word in
+/// `-ing` (the idle footer is ` ← open sidebar · ...`). Only footer lines below the input
+/// box are passed in.
 fn busy_footer(line: &str) -> bool {
     let t = line.trim_start();
-    t.starts_with(BUSY_GLYPHS) && t.contains("Working")
+    let Some(first) = t.chars().next() else {
+        return false;
+    };
+    let word = t[first.len_utf8()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
+    !first.is_alphanumeric()
+        && word.ends_with("ing")
+        && word.starts_with(|c: char| c.is_ascii_uppercase())
 }
 
 fn trust_dialog(lines: &[&str]) -> bool {

@@ -9,8 +9,13 @@
 //!
 //! The profile's system prompt goes into a `GEMINI.md` in the terminal's scratch directory,
 //! which is added to the workspace (`--include-directories`) so Gemini loads it as project
-//! memory; MCP servers go into a settings file named by `GEMINI_CLI_SYSTEM_SETTINGS_PATH`,
-//! which Gemini merges over the user's own settings.
+//! memory. Gemini has no flag for MCP servers, and it ignores a system settings file
+//! (`GEMINI_CLI_SYSTEM_SETTINGS_PATH`) unless the file and every directory above it are owned
+//! by root and writable by no one else (0.61), so the servers go in through a per-terminal
+//! state directory instead: `GEMINI_CLI_HOME` points at the scratch directory, whose
+//! `.gemini/` links every entry of the user's own `~/.gemini` (credentials, history,
+//! extensions) except `settings.json`, which is the user's settings plus the MCP servers.
+//! The user's files are only read, never written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,9 +31,13 @@ use crate::env;
 pub struct GeminiCli;
 
 const NAME: &str = "gemini_cli";
-const SETTINGS_FILE: &str = "gemini-settings.json";
-/// Where Gemini reads system-wide settings from (merged over user and project settings).
-const SYSTEM_SETTINGS_VAR: &str = "GEMINI_CLI_SYSTEM_SETTINGS_PATH";
+/// Gemini looks for its state directory (`.gemini/`) here instead of in `HOME`.
+const GEMINI_HOME_VAR: &str = "GEMINI_CLI_HOME";
+/// The terminal's Gemini home, inside its scratch directory.
+const OVERLAY_DIR: &str = "gemini-home";
+/// A file in an overlay naming the user's real Gemini home, so a Gemini started from inside
+/// a cao Gemini terminal (a worker of a Gemini supervisor) overlays the real one again.
+const REAL_HOME_MARKER: &str = "cao-real-gemini-home";
 
 impl Provider for GeminiCli {
     fn name(&self) -> &'static str {
@@ -78,15 +87,18 @@ impl Provider for GeminiCli {
                 )
             })
             .collect();
-        let settings = json!({ "mcpServers": servers });
-        screen::write_scratch(NAME, spec.scratch_dir, SETTINGS_FILE, &settings.to_string())?;
+        build_overlay(
+            &user_gemini_home(),
+            &spec.scratch_dir.join(OVERLAY_DIR),
+            servers,
+        )?;
         Ok(argv)
     }
 
     fn env(&self, spec: &LaunchSpec<'_>) -> Vec<(String, String)> {
         vec![(
-            SYSTEM_SETTINGS_VAR.into(),
-            spec.scratch_dir.join(SETTINGS_FILE).display().to_string(),
+            GEMINI_HOME_VAR.into(),
+            spec.scratch_dir.join(OVERLAY_DIR).display().to_string(),
         )]
     }
 
@@ -192,6 +204,123 @@ impl Provider for GeminiCli {
     }
 }
 
+/// The directory holding the user's `.gemini/`: `GEMINI_CLI_HOME`, else `HOME` — seen
+/// through a cao overlay back to the real one.
+fn user_gemini_home() -> PathBuf {
+    let base = env::non_empty(GEMINI_HOME_VAR)
+        .or_else(|| env::non_empty(env::HOME))
+        .map(PathBuf::from)
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(|| PathBuf::from("."));
+    match std::fs::read_to_string(base.join(REAL_HOME_MARKER)) {
+        Ok(real) if !real.trim().is_empty() => PathBuf::from(real.trim()),
+        _ => base,
+    }
+}
+
+/// Builds `overlay/.gemini/`: links to every entry of `user_home/.gemini/` but
+/// `settings.json`, and a `settings.json` that is the user's with `servers` added to
+/// `mcpServers` (cao's entries win over same-named ones).
+fn build_overlay(
+    user_home: &Path,
+    overlay: &Path,
+    servers: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ProviderError> {
+    let fail = |what: &str, e: std::io::Error| ProviderError::Config {
+        provider: NAME,
+        reason: format!("{what}: {e}"),
+    };
+    let user_state = user_home.join(".gemini");
+    let state = overlay.join(".gemini");
+    std::fs::create_dir_all(&state)
+        .map_err(|e| fail(&format!("cannot create {}", state.display()), e))?;
+    screen::write_private(
+        NAME,
+        &overlay.join(REAL_HOME_MARKER),
+        &user_home.display().to_string(),
+    )?;
+    if let Ok(entries) = std::fs::read_dir(&user_state) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name == "settings.json" {
+                continue;
+            }
+            let link = state.join(&name);
+            if link.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(entry.path(), &link)
+                    .map_err(|e| fail(&format!("cannot link {}", link.display()), e))?;
+            }
+        }
+    }
+    let mut settings = std::fs::read_to_string(user_state.join("settings.json"))
+        .ok()
+        .and_then(|text| {
+            serde_json::from_str::<serde_json::Value>(&strip_json_comments(&text)).ok()
+        })
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    if !settings["mcpServers"].is_object() {
+        settings["mcpServers"] = json!({});
+    }
+    for (name, server) in servers {
+        settings["mcpServers"][name] = server;
+    }
+    screen::write_private(
+        NAME,
+        &state.join("settings.json"),
+        &serde_json::to_string_pretty(&settings).expect("settings serialize"),
+    )?;
+    Ok(())
+}
+
+/// Removes `//` and `/* */` comments outside strings (Gemini's settings allow them).
+fn strip_json_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' => {
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
+                }
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// A full-width row of `c` (`▄` opens a frame, `▀` closes it).
 fn is_bar(line: &str, c: char) -> bool {
     let t = line.trim();
@@ -250,4 +379,62 @@ fn confirmation(lines: &[&str]) -> bool {
         || has("Apply this change?")
         || has("Do you trust this folder"))
         && region.iter().any(|l| l.contains("1."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_are_stripped_outside_strings() {
+        let text = "{\n  // a comment\n  \"url\": \"http://x/*y*/\", /* block */ \"a\": 1\n}";
+        let v: serde_json::Value = serde_json::from_str(&strip_json_comments(text)).unwrap();
+        assert_eq!(v["url"], "http://x/*y*/");
+        assert_eq!(v["a"], 1);
+    }
+
+    #[test]
+    fn overlay_links_the_user_state_and_adds_servers() {
+        let user = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let state = user.path().join(".gemini");
+        std::fs::create_dir_all(state.join("tmp")).unwrap();
+        std::fs::write(state.join("oauth_creds.json"), "{}").unwrap();
+        std::fs::write(
+            state.join("settings.json"),
+            "{ // mine\n \"security\": {\"auth\": {\"selectedType\": \"oauth-personal\"}},\n \"mcpServers\": {\"other\": {\"command\": \"x\"}, \"cao\": {\"command\": \"old\"}} }",
+        )
+        .unwrap();
+        let overlay = scratch.path().join(OVERLAY_DIR);
+        let mut servers = serde_json::Map::new();
+        servers.insert("cao".into(), json!({"command": "/bin/cao", "trust": true}));
+        build_overlay(user.path(), &overlay, servers).unwrap();
+
+        let mine = overlay.join(".gemini");
+        assert_eq!(
+            std::fs::read_link(mine.join("oauth_creds.json")).unwrap(),
+            state.join("oauth_creds.json")
+        );
+        assert!(mine.join("tmp").is_dir());
+        let settings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(mine.join("settings.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            settings["security"]["auth"]["selectedType"],
+            "oauth-personal"
+        );
+        assert_eq!(settings["mcpServers"]["other"]["command"], "x");
+        assert_eq!(settings["mcpServers"]["cao"]["command"], "/bin/cao");
+        // The user's own file is untouched.
+        assert!(
+            std::fs::read_to_string(state.join("settings.json"))
+                .unwrap()
+                .contains("\"old\"")
+        );
+        // An overlay built from inside this overlay reaches the real home again.
+        assert_eq!(
+            std::fs::read_to_string(overlay.join(REAL_HOME_MARKER)).unwrap(),
+            user.path().display().to_string()
+        );
+    }
 }

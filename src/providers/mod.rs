@@ -50,8 +50,10 @@ pub enum Status {
 
 impl Status {
     /// Whether text typed now would be taken as a new turn (the inbox only types then).
+    /// Every provider reports `Error` only with the CLI back at its prompt, so a failed turn
+    /// does not block the next message (typically the one that says "try again").
     pub fn accepts_input(self) -> bool {
-        matches!(self, Status::Idle | Status::Completed)
+        matches!(self, Status::Idle | Status::Completed | Status::Error)
     }
 
     /// The lowercase name used in JSON and tables.

@@ -25,8 +25,8 @@ pub struct OpenCode;
 
 const NAME: &str = "opencode";
 const CONFIG_FILE: &str = "opencode.json";
-/// A run of spaces this long inside a line separates the conversation from the sidebar.
-const SIDEBAR_GAP: &str = "                    ";
+/// A run of spaces at least this long comes before the sidebar's text.
+const SIDEBAR_GAP: usize = 20;
 /// Glyphs that open a tool-call line in an answer.
 const TOOL_GLYPHS: &[char] = &['⚙', '→', '←', '✱', '$', '◇', '%'];
 
@@ -122,12 +122,14 @@ impl Provider for OpenCode {
                 i = first;
                 continue;
             }
-            if let Some(rest) = t.strip_prefix('▣') {
+            if let Some(rest) = message_marker(t) {
                 if rest.contains("interrupted") {
                     return Status::Idle;
                 }
                 return if has_duration(rest) {
                     Status::Completed
+                } else if failed_turn(&lines, i) {
+                    Status::Error
                 } else {
                     Status::Processing
                 };
@@ -160,7 +162,7 @@ impl Provider for OpenCode {
         // Its answer ends at the last finished-message marker after it.
         let Some(marker) = turn[start..]
             .iter()
-            .rposition(|l| l.trim().strip_prefix('▣').is_some_and(has_duration))
+            .rposition(|l| message_marker(l.trim()).is_some_and(has_duration))
             .map(|m| start + m)
         else {
             return Err(ProviderError::NoAnswer { provider: NAME });
@@ -182,7 +184,7 @@ impl Provider for OpenCode {
                 body.clear();
                 continue;
             }
-            if t.starts_with('▣') {
+            if message_marker(t).is_some() {
                 body.clear();
                 continue;
             }
@@ -202,28 +204,95 @@ impl Provider for OpenCode {
     }
 }
 
-/// `· 4.9s`, `· 1m 3s` at the end of a message marker.
-fn has_duration(marker: &str) -> bool {
-    let last = marker.rsplit('·').next().unwrap_or("").trim();
-    last.ends_with('s') && last.starts_with(|c: char| c.is_ascii_digit())
+/// The text after `▣` of a finished-or-running message marker (`▣  Build · model · 4.9s`).
+/// OpenCode's own stderr warnings are sometimes printed over the start of the line, so the
+/// glyph is looked for anywhere outside a `┃` block.
+fn message_marker(trimmed: &str) -> Option<&str> {
+    if trimmed.starts_with('┃') {
+        return None;
+    }
+    let at = trimmed.find("▣  ")?;
+    Some(&trimmed[at + '▣'.len_utf8()..])
 }
 
-/// The screen's lines with any right-hand sidebar removed.
+/// `· 4.9s`, `· 1m 3s` at the end of a message marker.
+fn has_duration(marker: &str) -> bool {
+    // Only the first word counts: stray stderr text may follow it on the same row.
+    let last = marker.rsplit('·').next().unwrap_or("").trim();
+    let first = last.split_whitespace().next().unwrap_or("");
+    first.starts_with(|c: char| c.is_ascii_digit()) && first.ends_with(['s', 'm'])
+}
+
+/// The screen's lines with any right-hand sidebar removed. The sidebar (session title,
+/// context, MCP and LSP state) starts at the same column on every row it uses; rows that
+/// hold only sidebar text start there after a long run of spaces. Its column is the most
+/// common start of text that follows a long gap in the right part of the screen.
 fn cut_sidebar(screen: &str) -> Vec<String> {
-    screen::lines(screen)
-        .into_iter()
-        .map(|line| {
-            let content_start = line.len() - line.trim_start().len();
-            match line[content_start..].find(SIDEBAR_GAP) {
-                Some(gap) => line[..content_start + gap].trim_end().to_string(),
-                None => line.to_string(),
+    let lines = screen::lines(screen);
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut starts: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for line in &lines {
+        let chars: Vec<char> = line.chars().collect();
+        let mut spaces = 0;
+        for (col, c) in chars.iter().enumerate() {
+            if *c == ' ' {
+                spaces += 1;
+                continue;
             }
+            if spaces >= SIDEBAR_GAP && col * 100 >= width * 55 {
+                *starts.entry(col).or_default() += 1;
+            }
+            spaces = 0;
+        }
+    }
+    let column = starts
+        .iter()
+        .filter(|(_, n)| **n >= 2)
+        .max_by_key(|(col, n)| (**n, std::cmp::Reverse(**col)))
+        .map(|(col, _)| *col);
+    lines
+        .into_iter()
+        .map(|line| match column {
+            Some(col) => line
+                .chars()
+                .take(col)
+                .collect::<String>()
+                .trim_end()
+                .to_string(),
+            None => line.to_string(),
         })
         .collect()
 }
 
 fn refs(lines: &[String]) -> Vec<&str> {
     lines.iter().map(String::as_str).collect()
+}
+
+/// Whether the unfinished message marker at `marker` closes a failed turn: OpenCode (1.18)
+/// draws the failure as a `┃` block of its own right above the marker, under the user's
+/// `┃` block, with no answer between them. One block alone (the user's) is a turn that has
+/// not produced anything yet.
+fn failed_turn(lines: &[String], marker: usize) -> bool {
+    let Some(last) = lines[..marker].iter().rposition(|l| !l.trim().is_empty()) else {
+        return false;
+    };
+    if !lines[last].trim().starts_with('┃') {
+        return false;
+    }
+    let first = block_start(lines, last);
+    if is_reasoning(&lines[first..=last]) {
+        return false;
+    }
+    for line in lines[..first].iter().rev() {
+        let t = line.trim();
+        if t.starts_with('┃') {
+            return true;
+        }
+        if message_marker(t).is_some() {
+            return false;
+        }
+    }
+    false
 }
 
 /// First line of the contiguous `┃` block that ends at `last`.

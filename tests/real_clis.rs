@@ -1,0 +1,889 @@
+//! End-to-end tests with the real agent CLIs (Claude Code, Codex, Gemini CLI, OpenCode,
+//! Copilot CLI), run through the real `cao` binary on a private tmux server, offline against
+//! the scripted model in `support/model_server.rs`. For each CLI:
+//!
+//! - `handoff`: a real supervisor's model calls cao's `handoff`; a real worker answers; the
+//!   answer comes back to the supervisor's model as the tool result.
+//! - `assign_and_replies`: a real supervisor assigns two real workers, whose models call
+//!   `send_message` back; both replies reach the supervisor as new turns.
+//! - `message_waits_while_busy`: a message sent to a real CLI while its model is still
+//!   streaming is typed only after the answer is finished.
+//!
+//! A CLI whose binary is missing (its `CAO_*_BIN` variable unset and nothing on `PATH`) is
+//! skipped with one line saying how to install it. `.ci/run` installs all five.
+//!
+//! `CAO_DRIFT=1` turns `drift_check` on: it starts every installed CLI against the scripted
+//! model, walks it through the screens cao relies on, and prints a table of which status and
+//! extraction expectations still hold (see README, "Supported CLIs").
+//! Debugging aids: `CAO_E2E_MODEL_LOG=FILE` logs every model request, `CAO_E2E_RECORD=DIR`
+//! saves the screens the drift check sees.
+
+mod common;
+mod support;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use common::Cao;
+use support::clis::{self, Cli};
+use support::model_server::{Exchange, ModelServer, RefusingProxy, Rule};
+
+/// Bound on any single wait: real CLIs on a loaded 2-core CI machine can be slow to start.
+const WAIT: Duration = Duration::from_secs(180);
+
+/// One CLI wired to a scripted model: a cao installation whose agents run that CLI in the
+/// installation's throwaway `HOME`, seeded for offline use.
+struct Rig {
+    cli: Cli,
+    model: ModelServer,
+    proxy: RefusingProxy,
+    cao: Cao,
+}
+
+impl Rig {
+    /// The rig for `cli`, or `None` (after printing why) when its binary is not installed.
+    fn new(cli: Cli) -> Option<Rig> {
+        let bin = cli.binary()?;
+        let log = std::env::var_os("CAO_E2E_MODEL_LOG").map(std::path::PathBuf::from);
+        let model = ModelServer::start(log);
+        let proxy = RefusingProxy::start();
+        let mut cao = Cao::new()
+            .with_env("CAO_PROVIDER", cli.provider())
+            .with_env(cli.bin_var(), &bin.display().to_string());
+        let home = cao.user_home.path().to_path_buf();
+        for (k, v) in clis::environment(&home, &model.url(), &proxy.url()) {
+            cao = cao.with_env(&k, &v);
+        }
+        clis::seed_home(&home, cao.work.path(), &model.url());
+        Some(Rig {
+            cli,
+            model,
+            proxy,
+            cao,
+        })
+    }
+
+    /// `cao launch --headless --yolo` of `profile` on this CLI; returns the terminal id.
+    fn launch(&self, profile: &str) -> String {
+        let out = self.cao.ok(&[
+            "launch",
+            "--headless",
+            "--yolo",
+            "--provider",
+            self.cli.provider(),
+            "--agents",
+            profile,
+        ]);
+        out.split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no terminal id in {out:?}"))
+            .to_string()
+    }
+
+    /// Live status of a terminal (`gone` once it has exited).
+    fn status(&self, id: &str) -> String {
+        let out = self.cao.run(&["status", id]);
+        if out.status.success() {
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        } else {
+            "gone".into()
+        }
+    }
+
+    /// Polls until the terminal shows one of `wanted`; returns it.
+    fn wait_status(&self, id: &str, wanted: &[&str]) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let status = self.status(id);
+            if wanted.contains(&status.as_str()) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: terminal {id} never became {wanted:?} (last: {status})",
+                self.cli.label()
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Polls `cond` (bounded by [`WAIT`]).
+    fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !cond() {
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out waiting until {what}",
+                self.cli.label()
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Polls `cao output ID` until the extracted answer satisfies `ok` (a full-screen CLI can
+    /// be caught between frames by any single read).
+    fn wait_output(&self, id: &str, ok: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.cao.run(&["output", id]);
+            let last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() && ok(&String::from_utf8_lossy(&out.stdout)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: unexpected answer of {id}: {last:?}",
+                self.cli.label()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits for the model to see a main request that satisfies `pred`.
+    fn wait_model(&self, what: &str, pred: impl Fn(&Exchange) -> bool) -> Exchange {
+        self.model
+            .wait_for(what, WAIT, pred)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.cli.label()))
+    }
+
+    fn inbox(&self, id: &str) -> Vec<Value> {
+        serde_json::from_str(&self.cao.ok(&["inbox", id, "--json"])).unwrap()
+    }
+
+    fn terminals(&self) -> Vec<Value> {
+        self.cao.list()
+    }
+
+    /// The tmux pane of terminal `id`.
+    fn pane(&self, id: &str) -> Option<String> {
+        let out = self
+            .cao
+            .tmux(&["list-panes", "-a", "-F", "#{pane_id} #{window_name}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.ends_with(&format!("-{id}")))
+            .and_then(|l| l.split_whitespace().next().map(str::to_string))
+    }
+
+    /// The visible screen of terminal `id` (empty when it is gone).
+    fn visible(&self, id: &str) -> String {
+        let Some(pane) = self.pane(id) else {
+            return String::new();
+        };
+        let out = self.cao.tmux(&["capture-pane", "-p", "-J", "-t", &pane]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// With `CAO_E2E_RECORD=DIR`, saves the visible screen of `id` as
+    /// `DIR/<provider>/<name>.txt` and `.ansi` (material for recorded-screen tests).
+    fn record(&self, id: &str, name: &str) {
+        let Some(dir) = std::env::var_os("CAO_E2E_RECORD") else {
+            return;
+        };
+        let Some(pane) = self.pane(id) else { return };
+        let dir = std::path::Path::new(&dir).join(self.cli.provider());
+        std::fs::create_dir_all(&dir).unwrap();
+        for (ext, extra) in [("txt", None), ("ansi", Some("-e"))] {
+            let mut args = vec!["capture-pane", "-p", "-J", "-t", &pane];
+            args.extend(extra);
+            let out = self.cao.tmux(&args);
+            std::fs::write(dir.join(format!("{name}.{ext}")), out.stdout).unwrap();
+        }
+    }
+
+    /// Everything useful after a failure: each pane's screen, the model's log, the proxy's.
+    fn dump(&self) {
+        let out = self
+            .cao
+            .tmux(&["list-panes", "-a", "-F", "#{pane_id} #{window_name}"]);
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let pane = line.split_whitespace().next().unwrap_or_default();
+            let screen = self.cao.tmux(&["capture-pane", "-p", "-t", pane]);
+            eprintln!(
+                "----- {line} -----\n{}",
+                String::from_utf8_lossy(&screen.stdout).trim_end()
+            );
+        }
+        eprintln!("----- model -----\n{}", self.model.summary());
+        eprintln!("----- proxy -----\n{:?}", self.proxy.seen());
+    }
+
+    /// Runs a scenario; on failure prints the rig's state before failing the test.
+    fn run(self, scenario: impl FnOnce(&Rig)) {
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&self)));
+        if let Err(panic) = result {
+            self.dump();
+            std::panic::resume_unwind(panic);
+        }
+        println!(
+            "{} passed in {:.1}s",
+            self.cli.label(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+impl Drop for Rig {
+    /// Ends everything this rig started, failed test or not: cao's shutdown first (it exits
+    /// the agents), then any process still carrying this installation's `CAO_HOME` (Gemini
+    /// CLI, for one, outlives a killed tmux server). The harness then kills the tmux server.
+    fn drop(&mut self) {
+        let _ = self.cao.run(&["shutdown", "--all"]);
+        let marker = format!("CAO_HOME={}", self.cao.home.path().display());
+        let me = std::process::id() as i32;
+        for pid in processes_with_env(&marker) {
+            if pid != me {
+                // SAFETY: plain kill(2) on a pid we just found running with our CAO_HOME.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// Pids of live processes whose environment holds the `KEY=value` entry `entry`.
+fn processes_with_env(entry: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == entry.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Whether a tool result (as the CLI passed it back to the model: raw, or escaped inside a
+/// wrapper such as Gemini's `{"output": "..."}`) reports `"success": true`.
+fn succeeded(result: &str) -> bool {
+    let flat: String = result
+        .chars()
+        .filter(|c| *c != '\\' && !c.is_whitespace())
+        .collect();
+    flat.contains("\"success\":true")
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// The worker's answer: several paragraphs and a list, so a truncated extraction shows.
+const WORKER_ANSWER: &str = "The magic word is PAPAYA-7.\n\nI checked two places:\n\n- the README\n- the config file\n\nBoth agree, and this last paragraph ends the answer.";
+
+fn handoff(cli: Cli) {
+    let Some(rig) = Rig::new(cli) else { return };
+    rig.run(|rig| {
+        rig.model.script(
+            Rule::when("E2E-HANDOFF-TASK")
+                .call(
+                    "handoff",
+                    json!({"agent_profile": "developer", "message": "E2E-WORKER-TASK: find the magic word", "timeout": 300}),
+                )
+                .say("SUPERVISOR-DONE: the worker found it."),
+        );
+        rig.model
+            .script(Rule::when("E2E-WORKER-TASK").say(WORKER_ANSWER));
+        let sup = rig.launch("code_supervisor");
+        rig.cao.ok(&[
+            "send",
+            &sup,
+            "E2E-HANDOFF-TASK: ask a developer for the magic word",
+        ]);
+
+        let back = rig.wait_model("the handoff's result", |x| {
+            x.user_text.contains("E2E-HANDOFF-TASK") && !x.tool_results.is_empty()
+        });
+        let result = &back.tool_results[0];
+        assert!(succeeded(result), "the handoff failed: {result}");
+        assert!(
+            result.contains("PAPAYA-7") && result.contains("this last paragraph ends the answer"),
+            "the handoff result lacks the worker's whole answer: {result}"
+        );
+        let worker_turns = rig
+            .model
+            .exchanges()
+            .iter()
+            .filter(|x| x.user_text.contains("E2E-WORKER-TASK"))
+            .count();
+        assert_eq!(worker_turns, 1, "the worker's task was typed {worker_turns} times");
+        rig.wait_status(&sup, &["completed"]);
+        rig.wait_output(&sup, |out| out.contains("SUPERVISOR-DONE"));
+        // The worker was closed by the handoff.
+        let left: Vec<String> = rig
+            .terminals()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(left, vec![sup.clone()]);
+    });
+}
+
+fn assign_and_replies(cli: Cli) {
+    let Some(rig) = Rig::new(cli) else { return };
+    rig.run(|rig| {
+        let sup = rig.launch("code_supervisor");
+        let task = |letter: &str| {
+            json!({"agent_profile": "developer",
+                   "message": format!("E2E-REPORT-{letter}: do part {letter}, then report to {sup}")})
+        };
+        rig.model.script(
+            Rule::when("E2E-ASSIGN-TASK")
+                .call("assign", task("A"))
+                .call("assign", task("B"))
+                .say("Both workers are on it."),
+        );
+        for letter in ["A", "B"] {
+            rig.model.script(
+                Rule::when(&format!("E2E-REPORT-{letter}"))
+                    .call(
+                        "send_message",
+                        json!({"receiver_id": sup, "message": format!("E2E-REPLY-{letter}: part {letter} is done")}),
+                    )
+                    .say(&format!("Reported part {letter}.")),
+            );
+        }
+        rig.model
+            .script(Rule::when("E2E-REPLY-").say("Thanks, noted."));
+        rig.cao
+            .ok(&["send", &sup, "E2E-ASSIGN-TASK: split the work in two"]);
+        let assigned = rig.wait_model("both assign results", |x| {
+            x.user_text.contains("E2E-ASSIGN-TASK") && x.tool_results.len() == 2
+        });
+        for result in &assigned.tool_results {
+            assert!(succeeded(result), "assign failed: {result}");
+        }
+
+        for letter in ["A", "B"] {
+            let reply = format!("E2E-REPLY-{letter}");
+            rig.wait_model(&format!("{reply} as the supervisor's turn"), |x| {
+                x.user_text.contains(&reply) && !x.user_text.contains("E2E-REPORT")
+            });
+        }
+        // The typing is recorded right after the paste, a moment after the model may see it.
+        rig.wait_until("both replies marked delivered", || {
+            rig.inbox(&sup)
+                .iter()
+                .filter(|m| m["body"].as_str().unwrap_or("").starts_with("E2E-REPLY-"))
+                .all(|m| m["status"] == "delivered")
+        });
+        let inbox = rig.inbox(&sup);
+        let replies: Vec<&Value> = inbox
+            .iter()
+            .filter(|m| m["body"].as_str().unwrap_or("").starts_with("E2E-REPLY-"))
+            .collect();
+        assert_eq!(replies.len(), 2, "supervisor inbox: {inbox:#?}");
+        for m in &replies {
+            assert_eq!(m["status"], "delivered", "{m:#}");
+            assert_ne!(m["sender_id"], "user", "{m:#}");
+        }
+        // Each reply reached the supervisor's model exactly once.
+        for letter in ["A", "B"] {
+            let reply = format!("E2E-REPLY-{letter}");
+            let turns: Vec<usize> = rig
+                .model
+                .exchanges()
+                .iter()
+                .filter(|x| x.user_text.contains(&reply) && x.tool_results.is_empty())
+                .map(|x| x.seq)
+                .collect();
+            assert_eq!(turns.len(), 1, "{reply} typed {} times", turns.len());
+        }
+        rig.wait_status(&sup, &["completed"]);
+    });
+}
+
+fn message_waits_while_busy(cli: Cli) {
+    let Some(rig) = Rig::new(cli) else { return };
+    rig.run(|rig| {
+        let slow: String = (1..=12)
+            .map(|i| format!("Slow line {i} of the long answer."))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        rig.model.script(
+            Rule::when("E2E-SLOW-TASK")
+                .say(&slow)
+                .paced(Duration::from_millis(200), 6),
+        );
+        rig.model
+            .script(Rule::when("E2E-FOLLOW-UP").say("Follow-up answered."));
+        let id = rig.launch("developer");
+        rig.cao.ok(&["send", &id, "E2E-SLOW-TASK: answer slowly"]);
+        rig.wait_model("the slow task", |x| x.user_text.contains("E2E-SLOW-TASK"));
+        rig.wait_status(&id, &["processing"]);
+
+        rig.cao.ok(&["send", &id, "E2E-FOLLOW-UP: one more thing"]);
+        let follow_up = |rig: &Rig| -> Value {
+            rig.inbox(&id)
+                .into_iter()
+                .find(|m| {
+                    m["body"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("E2E-FOLLOW-UP")
+                })
+                .expect("the follow-up is in the inbox")
+        };
+        // While the answer streams, the message waits.
+        let mut checks = 0;
+        loop {
+            let slow_turn = rig
+                .model
+                .exchanges()
+                .into_iter()
+                .find(|x| x.user_text.contains("E2E-SLOW-TASK"))
+                .unwrap();
+            if slow_turn.finished.is_some() {
+                break;
+            }
+            let m = follow_up(rig);
+            assert_eq!(
+                m["status"], "pending",
+                "typed while the model was still answering: {m:#}"
+            );
+            checks += 1;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            checks > 0,
+            "the slow answer finished before it could be checked"
+        );
+
+        let next = rig.wait_model("the follow-up as its own turn", |x| {
+            x.user_text.contains("E2E-FOLLOW-UP")
+        });
+        let slow_turn = rig
+            .model
+            .exchanges()
+            .into_iter()
+            .find(|x| x.user_text.contains("E2E-SLOW-TASK"))
+            .unwrap();
+        assert!(slow_turn.completed, "the slow answer was cut off");
+        let finished = slow_turn.finished.unwrap();
+        assert!(
+            next.received >= finished,
+            "the follow-up overlapped the slow answer"
+        );
+        assert!(
+            !next.user_text.contains("E2E-SLOW-TASK"),
+            "the follow-up was merged into the slow turn: {:?}",
+            next.user_text
+        );
+        let m = follow_up(rig);
+        assert_eq!(m["status"], "delivered", "{m:#}");
+        assert!(m["updated_at"].as_i64().unwrap() >= ms(finished));
+        rig.wait_status(&id, &["completed"]);
+        rig.wait_output(&id, |out| out.trim() == "Follow-up answered.");
+    });
+}
+
+macro_rules! real_cli_tests {
+    ($($module:ident => $cli:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn handoff() {
+                super::handoff($cli);
+            }
+
+            #[test]
+            fn assign_and_replies() {
+                super::assign_and_replies($cli);
+            }
+
+            #[test]
+            fn message_waits_while_busy() {
+                super::message_waits_while_busy($cli);
+            }
+        }
+    )*};
+}
+
+real_cli_tests!(
+    claude_code => Cli::Claude,
+    codex => Cli::Codex,
+    gemini_cli => Cli::Gemini,
+    opencode => Cli::OpenCode,
+    copilot_cli => Cli::Copilot,
+);
+
+// ---------------------------------------------------------------------------------------
+// Drift check
+// ---------------------------------------------------------------------------------------
+
+/// A plain multi-paragraph answer: what extraction must return exactly.
+const DRIFT_ANSWER: &str = "Drift check answer, first paragraph.\n\nSecond paragraph, still the same answer.\n\nThird and last paragraph.";
+
+/// One expectation about a CLI's screens and what became of it.
+struct Check {
+    name: &'static str,
+    outcome: Result<(), String>,
+}
+
+/// Polls the visible screen through the provider until `want` holds on two reads in a row
+/// (a CLI may repaint its last line just after its footer settles); `Err` with the last
+/// status seen (and the screen recorded as `name-wrong`) on timeout.
+fn until_status(
+    rig: &Rig,
+    id: &str,
+    name: &str,
+    timeout: Duration,
+    want: &[cao::providers::Status],
+) -> Result<(), String> {
+    let provider = cao::providers::get(rig.cli.provider()).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut seen = false;
+    loop {
+        let screen = rig.visible(id);
+        let status = provider.status(&screen);
+        if want.contains(&status) {
+            if seen {
+                rig.record(id, name);
+                return Ok(());
+            }
+            seen = true;
+            std::thread::sleep(Duration::from_millis(250));
+            continue;
+        }
+        seen = false;
+        if Instant::now() >= deadline {
+            rig.record(id, &format!("{name}-wrong"));
+            return Err(format!("status {status} after {timeout:?}, want {want:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `cao output ID` gives `want` within a few seconds (one read can catch a frame mid-paint).
+fn extracts(rig: &Rig, id: &str, want: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = rig.cao.run(&["output", id]);
+        let got = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+        if got == want {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            rig.record(id, "extract-wrong");
+            return Err(format!(
+                "extracted {got:?}{}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Sends `text` with `cao send` and waits until the model sees it.
+fn drift_send(rig: &Rig, id: &str, text: &str, marker: &str) -> Result<Exchange, String> {
+    rig.cao.ok(&["send", id, text]);
+    rig.model.wait_for(marker, Duration::from_secs(60), |x| {
+        x.user_text.contains(marker)
+    })
+}
+
+/// Walks one CLI through the screens cao relies on.
+fn drift_one(rig: &Rig) -> Vec<Check> {
+    use cao::providers::Status;
+    let provider = cao::providers::get(rig.cli.provider()).unwrap();
+    let long: String = (1..=40)
+        .map(|i| format!("Interrupted line {i}."))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    rig.model.script(
+        Rule::when("E2E-DRIFT-SLOW")
+            .say(DRIFT_ANSWER)
+            .paced(Duration::from_millis(150), 4),
+    );
+    rig.model.script(
+        Rule::when("E2E-DRIFT-TOOL")
+            .call("list_profiles", json!({}))
+            .say("Tool turn answered."),
+    );
+    rig.model.script(Rule::when("E2E-DRIFT-FAIL").fail(400));
+    rig.model.script(
+        Rule::when("E2E-DRIFT-LONG")
+            .say(&long)
+            .paced(Duration::from_millis(300), 4),
+    );
+    rig.model
+        .script(Rule::when("E2E-DRIFT-AFTER").say("Recovered after the error."));
+
+    let mut checks = Vec::new();
+    let mut check = |name: &'static str, outcome: Result<(), String>| {
+        let ok = outcome.is_ok();
+        checks.push(Check { name, outcome });
+        ok
+    };
+
+    let launched = rig.cao.run(&[
+        "launch",
+        "--headless",
+        "--yolo",
+        "--provider",
+        rig.cli.provider(),
+        "--agents",
+        "developer",
+    ]);
+    let stdout = String::from_utf8_lossy(&launched.stdout).into_owned();
+    let id = match stdout.split_whitespace().nth(1) {
+        Some(id) if launched.status.success() => id.to_string(),
+        _ => {
+            check(
+                "starts idle",
+                Err(format!(
+                    "launch failed: {}",
+                    String::from_utf8_lossy(&launched.stderr).trim()
+                )),
+            );
+            return checks;
+        }
+    };
+    let id = id.as_str();
+    if !check(
+        "starts idle",
+        until_status(rig, id, "idle", Duration::from_secs(5), &[Status::Idle]),
+    ) {
+        return checks;
+    }
+
+    // A slowly streamed answer: busy the whole time, then completed, then extracted whole.
+    let streaming = drift_send(rig, id, "E2E-DRIFT-SLOW: answer slowly", "E2E-DRIFT-SLOW")
+        .and_then(|_| {
+            let mut samples = 0;
+            loop {
+                let open = rig
+                    .model
+                    .exchanges()
+                    .iter()
+                    .any(|x| x.user_text.contains("E2E-DRIFT-SLOW") && x.finished.is_none());
+                if !open {
+                    break;
+                }
+                let screen = rig.visible(id);
+                let status = provider.status(&screen);
+                if samples == 3 {
+                    rig.record(id, "streaming");
+                }
+                if status != Status::Processing {
+                    rig.record(id, "streaming-wrong");
+                    return Err(format!("{status} while the answer was streaming"));
+                }
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if samples < 5 {
+                return Err(format!("only {samples} samples while streaming"));
+            }
+            Ok(())
+        });
+    let streamed = streaming.is_ok() || streaming.as_ref().is_err_and(|e| e.contains("while"));
+    check("busy while streaming", streaming);
+    if !streamed {
+        return checks;
+    }
+    check(
+        "completed after the answer",
+        until_status(
+            rig,
+            id,
+            "completed",
+            Duration::from_secs(30),
+            &[Status::Completed],
+        ),
+    );
+    check("extracts the whole answer", extracts(rig, id, DRIFT_ANSWER));
+
+    // An MCP tool call, then an answer: extraction skips the tool panel.
+    let tool = drift_send(
+        rig,
+        id,
+        "E2E-DRIFT-TOOL: list the profiles",
+        "E2E-DRIFT-TOOL",
+    )
+    .and_then(|_| {
+        rig.model
+            .wait_for("the tool result", Duration::from_secs(60), |x| {
+                x.user_text.contains("E2E-DRIFT-TOOL") && !x.tool_results.is_empty()
+            })
+    })
+    .map(drop)
+    .and_then(|()| {
+        until_status(
+            rig,
+            id,
+            "tool-completed",
+            Duration::from_secs(30),
+            &[Status::Completed],
+        )
+    })
+    .and_then(|()| extracts(rig, id, "Tool turn answered."));
+    check("tool call, then answer", tool);
+
+    // A failed request shows as an error; the next turn works again.
+    let failed = drift_send(
+        rig,
+        id,
+        "E2E-DRIFT-FAIL: this request fails",
+        "E2E-DRIFT-FAIL",
+    )
+    .and_then(|_| until_status(rig, id, "error", Duration::from_secs(60), &[Status::Error]));
+    check("model error shows as error", failed);
+    let after =
+        drift_send(rig, id, "E2E-DRIFT-AFTER: try again", "E2E-DRIFT-AFTER").and_then(|_| {
+            until_status(
+                rig,
+                id,
+                "recovered",
+                Duration::from_secs(30),
+                &[Status::Completed],
+            )
+        });
+    check("next turn after an error", after);
+
+    // Interrupting a turn returns to the prompt.
+    let interrupted = drift_send(rig, id, "E2E-DRIFT-LONG: a long answer", "E2E-DRIFT-LONG")
+        .and_then(|_| {
+            until_status(
+                rig,
+                id,
+                "long",
+                Duration::from_secs(30),
+                &[Status::Processing],
+            )
+        })
+        .and_then(|()| {
+            // As the engine does: one key per write, a moment apart.
+            let pane = rig.pane(id).ok_or("pane gone")?;
+            for key in provider.interrupt_keys() {
+                rig.cao.tmux(&["send-keys", "-t", &pane, key]);
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            // Back at the prompt: idle, or (Claude Code 2.1 drops the interrupted turn
+            // from the screen) completed with the previous answer.
+            until_status(
+                rig,
+                id,
+                "interrupted",
+                Duration::from_secs(20),
+                &[Status::Idle, Status::Completed],
+            )
+        })
+        .and_then(|()| match rig.cao.run(&["output", id]) {
+            out if String::from_utf8_lossy(&out.stdout).contains("Interrupted line") => {
+                Err("the interrupted partial answer is extracted as the answer".into())
+            }
+            _ => Ok(()),
+        });
+    check("interrupt returns to the prompt", interrupted);
+
+    // The exit command quits the CLI.
+    let exited = (|| {
+        let pane = rig.pane(id).ok_or("pane gone")?;
+        until_status(
+            rig,
+            id,
+            "before-exit",
+            Duration::from_secs(20),
+            &[Status::Idle, Status::Completed, Status::Error],
+        )?;
+        match provider.exit() {
+            cao::providers::Exit::Text(text) => {
+                rig.cao.tmux(&["send-keys", "-t", &pane, "-l", text]);
+                std::thread::sleep(provider.submit().pause);
+                rig.cao.tmux(&["send-keys", "-t", &pane, "Enter"]);
+            }
+            cao::providers::Exit::Keys(keys) => {
+                let mut args = vec!["send-keys", "-t", pane.as_str()];
+                args.extend(keys);
+                rig.cao.tmux(&args);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while rig.pane(id).is_some() {
+            if Instant::now() >= deadline {
+                rig.record(id, "exit-wrong");
+                return Err("still running 15s after the exit command".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    })();
+    check("exit command quits", exited);
+    checks
+}
+
+/// `CAO_DRIFT=1 cargo test --test real_clis drift_check -- --nocapture`: runs every installed
+/// CLI (or those named in `CAO_DRIFT_CLIS`, comma-separated provider names) through
+/// [`drift_one`] and prints a table; fails if any expectation no longer holds.
+#[test]
+fn drift_check() {
+    if !cao::env::flag("CAO_DRIFT") {
+        println!(
+            "drift check off; run it with CAO_DRIFT=1 cargo test --test real_clis drift_check -- --nocapture"
+        );
+        return;
+    }
+    let only: Vec<String> = std::env::var("CAO_DRIFT_CLIS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut rows: Vec<(Cli, String, Vec<Check>)> = Vec::new();
+    for cli in Cli::ALL {
+        if !only.is_empty() && !only.iter().any(|o| o == cli.provider()) {
+            continue;
+        }
+        let Some(bin) = cli.binary() else { continue };
+        let version = cli.version(&bin);
+        let rig = Rig::new(cli).unwrap();
+        let started = Instant::now();
+        let checks = drift_one(&rig);
+        if checks.iter().any(|c| c.outcome.is_err()) {
+            rig.dump();
+        }
+        println!(
+            "drift: {} {version} checked in {:.1}s",
+            cli.label(),
+            started.elapsed().as_secs_f64()
+        );
+        rows.push((cli, version, checks));
+    }
+    let mut failed = 0;
+    println!(
+        "\n{:<14} {:<10} {:<30} result",
+        "CLI", "version", "expectation"
+    );
+    for (cli, version, checks) in &rows {
+        for c in checks {
+            let result = match &c.outcome {
+                Ok(()) => "ok".to_string(),
+                Err(e) => {
+                    failed += 1;
+                    format!("DRIFTED: {e}")
+                }
+            };
+            println!(
+                "{:<14} {:<10} {:<30} {result}",
+                cli.label(),
+                version,
+                c.name
+            );
+        }
+    }
+    assert_eq!(
+        failed, 0,
+        "{failed} expectation(s) no longer hold; see the table above"
+    );
+}
