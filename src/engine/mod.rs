@@ -650,6 +650,9 @@ impl Engine {
             .unwrap_or_default();
         let mut last_status: Option<Status> = None;
         let mut last_beat = Instant::now();
+        // The answer as last read: a CLI caught mid-repaint can look completed with half an
+        // answer, so the answer is taken only when two reads a poll apart agree.
+        let mut answer_seen: Option<Result<String, String>> = None;
         loop {
             if cancel.load(Ordering::SeqCst) {
                 let _ = self.interrupt(&id);
@@ -683,12 +686,16 @@ impl Engine {
                 match status {
                     Status::Completed => {
                         let text = self.tmux.capture_all(&record.pane_id)?;
-                        let output = provider.last_response(&text)?;
-                        self.exit_terminal(&id)?;
-                        return Ok(HandoffOutcome {
-                            terminal_id: id,
-                            output,
-                        });
+                        let output = provider.last_response(&text).map_err(|e| e.to_string());
+                        if answer_seen.as_ref() == Some(&output) {
+                            let output = provider.last_response(&text)?;
+                            self.exit_terminal(&id)?;
+                            return Ok(HandoffOutcome {
+                                terminal_id: id,
+                                output,
+                            });
+                        }
+                        answer_seen = Some(output);
                     }
                     Status::WaitingUserAnswer | Status::Error => {
                         let tail: Vec<&str> =
@@ -703,7 +710,7 @@ impl Engine {
                             ),
                         });
                     }
-                    Status::Idle | Status::Processing => {}
+                    Status::Idle | Status::Processing => answer_seen = None,
                 }
             }
             if Instant::now() >= deadline {

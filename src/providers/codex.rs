@@ -4,9 +4,13 @@
 //! with placeholder or typed text, always drawn, even while busy), and above it the
 //! conversation: user turns `› text` at column 0, answers `• text` with two-space indented
 //! lines and a `Worked for 3s` line, tool calls `• Called server.tool` / `• Ran cmd` with
-//! `└` output lines, a `Working (3s • esc to interrupt)` line while busy, `■ ...` for
-//! errors and interruptions. Approval prompts put a numbered menu (`› 1. Yes, proceed`)
+//! `└` output lines, a `Working (3s • esc to interrupt)` line while busy (hidden while the
+//! answer text streams, 0.169), `■ ...` for errors and interruptions. Every finished turn
+//! ends with `Worked for ...`. Approval prompts put a numbered menu (`› 1. Yes, proceed`)
 //! above a `Press enter to confirm` footer.
+//!
+//! Codex gives an MCP server only a whitelist of its own environment; cao's server gets the
+//! rest through `env_vars`, so the workers it starts inherit what the supervisor had.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

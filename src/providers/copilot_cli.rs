@@ -205,6 +205,8 @@ impl Provider for CopilotCli {
     }
 
     fn interrupt_keys(&self) -> &'static [&'static str] {
+        // Ctrl-C cancels the running turn at once (` ● Operation cancelled by user`); the
+        // footer's "esc esc" needs two Escapes with a pause between them.
         &["C-c"]
     }
 }

@@ -2,8 +2,6 @@
 //! install it, and the throwaway home each runs in (config files seeded so it starts offline
 //! against the scripted model, with no login, no update check and no first-run dialogs).
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

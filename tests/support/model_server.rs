@@ -14,8 +14,6 @@
 //! answer started and finished, whether it was fully written), for tests to assert on.
 //! Plain std: a thread per connection, HTTP/1.1 with keep-alive and chunked responses.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -242,9 +240,10 @@ fn summarize(log: &[Exchange]) -> String {
     log.iter()
         .map(|x| {
             format!(
-                "  #{} {:?} user={:?} results={} served={:?} completed={}",
+                "  #{} {:?} tools={} user={:?} results={} served={:?} completed={}",
                 x.seq,
                 x.api,
+                x.tools.len(),
                 short(&x.user_text, 80),
                 x.tool_results.len(),
                 short(&x.served, 80),
