@@ -54,6 +54,10 @@ pub const NESTING_MARKERS: &[&str] = &[
     "CODEX_SANDBOX",
     "CODEX_SANDBOX_NETWORK_DISABLED",
     "OPENCODE",
+    // A CI marker makes some CLIs (Gemini CLI) skip their interactive UI and exit; an agent
+    // in a tmux window is interactive even when cao itself runs under CI.
+    "CI",
+    "CONTINUOUS_INTEGRATION",
     CAO_TERMINAL_ID,
 ];
 
