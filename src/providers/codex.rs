@@ -223,17 +223,7 @@ impl Provider for Codex {
             }
             i = j;
         }
-        let answer = blocks
-            .iter()
-            .map(|b| screen::join_trimmed(b))
-            .filter(|b| !b.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        if answer.is_empty() {
-            Err(ProviderError::NoAnswer { provider: NAME })
-        } else {
-            Ok(answer)
-        }
+        screen::join_answer(&blocks, NAME)
     }
 
     fn startup_keys(&self, screen: &str) -> Option<&'static [&'static str]> {

@@ -149,6 +149,25 @@ pub(crate) fn toml_string(value: &str) -> String {
     out
 }
 
+/// Joins an answer's text blocks (each trimmed, empty ones dropped) with blank lines between
+/// them; no text at all means the screen holds no answer yet.
+pub(crate) fn join_answer(
+    blocks: &[Vec<String>],
+    provider: &'static str,
+) -> Result<String, ProviderError> {
+    let answer = blocks
+        .iter()
+        .map(|b| join_trimmed(b))
+        .filter(|b| !b.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    if answer.is_empty() {
+        Err(ProviderError::NoAnswer { provider })
+    } else {
+        Ok(answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
