@@ -244,3 +244,77 @@ fn install_then_launch_on_a_fresh_home() {
     let id = cao.launch("developer");
     assert_eq!(cao.status(&id), "idle");
 }
+
+/// `[providers.NAME]` in the config file: `executable` replaces the `PATH` lookup, `args` are
+/// appended to the CLI's argv; a bad `executable` is refused before any window exists, and the
+/// provider's `CAO_*_BIN` variable still wins over the file.
+#[test]
+fn config_executable_and_args_are_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let cao = Cao::new();
+    let fake = common::cao_bin().with_file_name("cao-fake-agent");
+    let argv_log = cao.path("argv.txt");
+    let wrapper = cao.path("my-agent.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nexec '{}' \"$@\"\n",
+            argv_log.display(),
+            fake.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = cao.home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.fake]\nexecutable = \"{}\"\nargs = [\"--extra\", \"two words\"]\n",
+            wrapper.display()
+        ),
+    )
+    .unwrap();
+
+    // The harness names the fake agent in CAO_FAKE_AGENT: that beats the file.
+    let id = cao.launch("developer");
+    assert!(!argv_log.exists(), "the config beat CAO_FAKE_AGENT");
+    cao.ok(&["shutdown", "--all"]);
+
+    let cao = cao.with_env("CAO_FAKE_AGENT", "");
+    let id2 = cao.launch("developer");
+    assert_ne!(id, id2);
+    let argv: Vec<String> = std::fs::read_to_string(&argv_log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        argv.starts_with(&["--profile".to_string(), "developer".to_string()]),
+        "{argv:?}"
+    );
+    assert!(
+        argv.ends_with(&["--extra".to_string(), "two words".to_string()]),
+        "{argv:?}"
+    );
+    cao.ok(&["send", &id2, "hello"]);
+    wait_for("completed", Duration::from_secs(10), || {
+        cao.status(&id2) == "completed"
+    });
+    cao.ok(&["shutdown", "--all"]);
+
+    std::fs::write(
+        &config,
+        "[providers.fake]\nexecutable = \"relative/agent\"\n",
+    )
+    .unwrap();
+    let err = cao.fails(&["launch", "--headless", "--yolo", "--agents", "developer"]);
+    assert!(
+        err.contains("`executable`") && err.contains("relative/agent"),
+        "{err}"
+    );
+    assert!(
+        err.contains("config.toml"),
+        "the error names the file: {err}"
+    );
+    assert!(cao.list().is_empty(), "a refused launch left a terminal");
+}

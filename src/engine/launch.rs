@@ -14,9 +14,44 @@ use super::{
     CreateRequest, Engine, EngineError, SESSION_PREFIX, USER_SENDER, check_message,
     mcp_servers_for, new_terminal_id, validate_session_name, watcher, workdir,
 };
+use crate::config::{Config, ProviderSettings, Setting};
 use crate::env;
-use crate::providers::LaunchSpec;
+use crate::providers::{self, LaunchSpec, ProviderError};
 use crate::store::{TerminalRecord, now_ms};
+
+/// The config file's `[providers.NAME]` settings for this provider (none when the file cannot
+/// be read: a broken config must not stop agents from starting; `cao config` shows why).
+fn provider_overrides(engine: &Engine, provider: &str) -> ProviderSettings {
+    match Config::load(engine.home()) {
+        Ok(mut config) => config.providers.remove(provider).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!("ignoring the config file: {e}");
+            ProviderSettings::default()
+        }
+    }
+}
+
+/// A configured `executable`, checked before any window exists. The provider's `CAO_*_BIN`
+/// variable still beats it (the environment is the more specific, per-run choice).
+fn configured_executable(
+    provider: &'static str,
+    configured: &Setting<PathBuf>,
+) -> Result<PathBuf, EngineError> {
+    let path = &configured.value;
+    if path.is_absolute() && providers::is_executable(path) {
+        return Ok(path.clone());
+    }
+    Err(ProviderError::Config {
+        provider,
+        reason: format!(
+            "`executable` ({}) is '{}', which is not an absolute path to an executable file; \
+             fix it or remove it (see `cao config`)",
+            configured.origin,
+            path.display()
+        ),
+    }
+    .into())
+}
 
 /// What `cao _exec` needs to become the agent CLI.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,10 +63,20 @@ pub struct ExecSpec {
 }
 
 pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalRecord, EngineError> {
-    let profile = engine.profile(&req.profile)?;
+    let mut profile = engine.profile(&req.profile)?;
     let provider =
         engine.resolve_provider(req.provider.as_deref(), &profile, req.caller.as_ref())?;
-    let executable = provider.executable()?;
+    let overrides = provider_overrides(engine, provider.name());
+    let executable = match (
+        &overrides.executable,
+        env::non_empty(provider.executable_var()),
+    ) {
+        (Some(configured), None) => configured_executable(provider.name(), configured)?,
+        _ => provider.executable()?,
+    };
+    if profile.model.is_none() {
+        profile.model = overrides.model.map(|m| m.value);
+    }
     let working_dir = match &req.working_dir {
         Some(dir) => workdir::validate(dir)?,
         None => workdir::validate(&default_working_dir(engine, req.caller.as_ref()))?,
@@ -79,7 +124,10 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         working_dir: &working_dir,
         scratch_dir: &scratch,
     };
-    let argv = provider.command(&executable, &spec)?;
+    let mut argv = provider.command(&executable, &spec)?;
+    if let Some(args) = overrides.args {
+        argv.extend(args.value);
+    }
     let mut child_env = inherited_env();
     child_env.insert(env::CAO_TERMINAL_ID.into(), id.clone());
     child_env.insert(env::CAO_HOME.into(), engine.home().display().to_string());

@@ -31,10 +31,14 @@ impl Provider for ClaudeCode {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_CLAUDE_CODE_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_CLAUDE_CODE_BIN,
+            self.executable_var(),
             &["claude"],
             "install it with `npm install -g @anthropic-ai/claude-code`",
         )

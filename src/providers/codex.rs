@@ -60,10 +60,14 @@ impl Provider for Codex {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_CODEX_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_CODEX_BIN,
+            self.executable_var(),
             &["codex"],
             "install it with `npm install -g @openai/codex`",
         )

@@ -33,10 +33,14 @@ impl Provider for CopilotCli {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_COPILOT_CLI_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_COPILOT_CLI_BIN,
+            self.executable_var(),
             &["copilot"],
             "install it with `npm install -g @github/copilot`",
         )

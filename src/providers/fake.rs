@@ -31,8 +31,12 @@ impl Provider for Fake {
         "fake"
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_FAKE_AGENT
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
-        if let Some(path) = env::non_empty(env::CAO_FAKE_AGENT) {
+        if let Some(path) = env::non_empty(self.executable_var()) {
             return Ok(PathBuf::from(path));
         }
         // Built with the workspace: next to `cao` (or one level up, for test binaries in deps/).

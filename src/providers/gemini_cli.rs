@@ -44,10 +44,14 @@ impl Provider for GeminiCli {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_GEMINI_CLI_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_GEMINI_CLI_BIN,
+            self.executable_var(),
             &["gemini"],
             "install it with `npm install -g @google/gemini-cli`",
         )

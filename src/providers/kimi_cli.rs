@@ -33,10 +33,14 @@ impl Provider for KimiCli {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_KIMI_CLI_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_KIMI_CLI_BIN,
+            self.executable_var(),
             &["kimi"],
             "install it with `uv tool install kimi-cli`",
         )

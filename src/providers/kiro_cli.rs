@@ -32,10 +32,14 @@ impl Provider for KiroCli {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_KIRO_CLI_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_KIRO_CLI_BIN,
+            self.executable_var(),
             &["kiro-cli"],
             "install Kiro CLI from https://kiro.dev/cli",
         )

@@ -152,6 +152,10 @@ pub trait Provider: Send + Sync {
     /// The provider's name (`claude_code`, `fake`, ...).
     fn name(&self) -> &'static str;
 
+    /// The environment variable that names the CLI's executable for one run; it beats the
+    /// config file's `executable`, which beats a `PATH` lookup.
+    fn executable_var(&self) -> &'static str;
+
     /// The absolute path of the CLI's executable, resolved before any window is created so a
     /// missing CLI is reported at once.
     fn executable(&self) -> Result<PathBuf, ProviderError>;

@@ -35,10 +35,14 @@ impl Provider for OpenCode {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_OPENCODE_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_OPENCODE_BIN,
+            self.executable_var(),
             &["opencode"],
             "install it with `npm install -g opencode-ai`",
         )

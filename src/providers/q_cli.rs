@@ -23,10 +23,14 @@ impl Provider for QCli {
         NAME
     }
 
+    fn executable_var(&self) -> &'static str {
+        env::CAO_Q_CLI_BIN
+    }
+
     fn executable(&self) -> Result<PathBuf, ProviderError> {
         screen::resolve_executable(
             NAME,
-            env::CAO_Q_CLI_BIN,
+            self.executable_var(),
             &["q"],
             "install the Amazon Q Developer CLI from AWS",
         )
