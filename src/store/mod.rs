@@ -282,6 +282,15 @@ impl Store {
         )?)
     }
 
+    /// How many messages wait for a receiver (`cao list` shows it for every terminal).
+    pub fn pending_count(&self, receiver: &str) -> Result<u32, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM inbox WHERE receiver_id = ?1 AND status = 'pending'",
+            [receiver],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Atomically moves every pending message of `receiver` to `delivering`, oldest first, and
     /// returns them. Whoever gets a message here is the only one who may type it.
     pub fn claim_pending(&mut self, receiver: &str) -> Result<Vec<Message>, StoreError> {
