@@ -1029,72 +1029,28 @@ fn every_provider_is_registered_in_detection_order() {
 const DRIFT_ANSWER: &str = "Drift check answer, first paragraph.\n\nSecond paragraph, still the same answer.\n\nThird and last paragraph.";
 const TOOL_ANSWER: &str = "Tool turn answered.";
 
-/// A provider, its fixture directory, and its screens with their status and answer.
-type RecordedSet<'a> = (&'a str, &'a str, &'a [(&'a str, Status, Option<&'a str>)]);
+/// The screens the drift check records for every CLI, with the status and answer each shows.
+const RECORDED: &[(&str, Status, Option<&str>)] = &[
+    ("40-e2e-streaming.txt", BUSY, None),
+    ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
+    ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
+    ("40-e2e-error.txt", ERROR, None),
+    ("40-e2e-interrupted.txt", IDLE, None),
+];
 
 #[test]
 fn e2e_recorded_screens() {
-    let cases: &[RecordedSet] = &[
-        (
-            "claude_code",
-            "claude",
-            &[
-                ("40-e2e-streaming.txt", BUSY, None),
-                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
-                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
-                ("40-e2e-error.txt", ERROR, None),
-                ("40-e2e-interrupted.txt", IDLE, None),
-            ],
-        ),
-        (
-            "codex",
-            "codex",
-            &[
-                ("40-e2e-streaming.txt", BUSY, None),
-                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
-                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
-                ("40-e2e-error.txt", ERROR, None),
-                ("40-e2e-interrupted.txt", IDLE, None),
-            ],
-        ),
-        (
-            "gemini_cli",
-            "gemini",
-            &[
-                ("40-e2e-streaming.txt", BUSY, None),
-                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
-                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
-                ("40-e2e-error.txt", ERROR, None),
-                ("40-e2e-interrupted.txt", IDLE, None),
-            ],
-        ),
-        (
-            "opencode",
-            "opencode",
-            &[
-                ("40-e2e-streaming.txt", BUSY, None),
-                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
-                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
-                ("40-e2e-error.txt", ERROR, None),
-                ("40-e2e-interrupted.txt", IDLE, None),
-            ],
-        ),
-        (
-            "copilot_cli",
-            "copilot",
-            &[
-                ("40-e2e-streaming.txt", BUSY, None),
-                ("40-e2e-completed.txt", DONE, Some(DRIFT_ANSWER)),
-                ("40-e2e-tool-completed.txt", DONE, Some(TOOL_ANSWER)),
-                ("40-e2e-error.txt", ERROR, None),
-                ("40-e2e-interrupted.txt", IDLE, None),
-            ],
-        ),
+    let clis = [
+        ("claude_code", "claude"),
+        ("codex", "codex"),
+        ("gemini_cli", "gemini"),
+        ("opencode", "opencode"),
+        ("copilot_cli", "copilot"),
     ];
     let mut failures = Vec::new();
-    for (name, dir, screens) in cases {
+    for (name, dir) in clis {
         let p = provider(name);
-        for (file, status, answer) in *screens {
+        for (file, status, answer) in RECORDED {
             let screen = fixture(dir, file);
             let got_status = p.status(&screen);
             let got_answer = p.last_response(&screen).ok();

@@ -9,11 +9,11 @@
 //! permissions) replace the input box with a numbered menu and an `Enter to confirm` or
 //! `Esc to cancel` footer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::screen::{self, dedent, indented, is_rule};
-use super::{Exit, LaunchSpec, Provider, ProviderError, Status, Submit};
+use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
 
 /// The Claude Code provider.
@@ -31,17 +31,12 @@ impl Provider for ClaudeCode {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_CLAUDE_CODE_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["claude"],
-            "install it with `npm install -g @anthropic-ai/claude-code`",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_CLAUDE_CODE_BIN,
+            programs: &["claude"],
+            install_hint: "install it with `npm install -g @anthropic-ai/claude-code`",
+        }
     }
 
     fn command(
@@ -50,12 +45,7 @@ impl Provider for ClaudeCode {
         spec: &LaunchSpec<'_>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
-        if spec.yolo {
-            argv.push("--dangerously-skip-permissions".into());
-        }
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
+        screen::push_common_flags(&mut argv, spec, "--dangerously-skip-permissions");
         let prompt = spec.profile.system_prompt.trim();
         if !prompt.is_empty() {
             if prompt.len() <= INLINE_PROMPT_MAX {

@@ -12,11 +12,11 @@
 //! Codex gives an MCP server only a whitelist of its own environment; cao's server gets the
 //! rest through `env_vars`, so the workers it starts inherit what the supervisor had.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::screen::{self, dedent, indented, toml_string};
-use super::{Exit, LaunchSpec, Provider, ProviderError, Status, Submit};
+use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
 
 /// The Codex provider.
@@ -60,17 +60,12 @@ impl Provider for Codex {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_CODEX_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["codex"],
-            "install it with `npm install -g @openai/codex`",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_CODEX_BIN,
+            programs: &["codex"],
+            install_hint: "install it with `npm install -g @openai/codex`",
+        }
     }
 
     fn command(
@@ -81,12 +76,11 @@ impl Provider for Codex {
         let mut argv = vec![executable.display().to_string()];
         // A worker must not start (or leave behind) the shared background daemon.
         argv.push("--no-daemon".into());
-        if spec.yolo {
-            argv.push("--dangerously-bypass-approvals-and-sandbox".into());
-        }
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
+        screen::push_common_flags(
+            &mut argv,
+            spec,
+            "--dangerously-bypass-approvals-and-sandbox",
+        );
         let prompt = spec.profile.system_prompt.trim();
         if !prompt.is_empty() {
             argv.extend([

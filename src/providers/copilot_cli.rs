@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::screen::{self, dedent, indented, is_rule};
-use super::{LaunchSpec, Provider, ProviderError, Status, Submit};
+use super::{LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
 
 /// The Copilot CLI provider.
@@ -33,17 +33,12 @@ impl Provider for CopilotCli {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_COPILOT_CLI_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["copilot"],
-            "install it with `npm install -g @github/copilot`",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_COPILOT_CLI_BIN,
+            programs: &["copilot"],
+            install_hint: "install it with `npm install -g @github/copilot`",
+        }
     }
 
     fn command(
@@ -52,12 +47,7 @@ impl Provider for CopilotCli {
         spec: &LaunchSpec<'_>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
-        if spec.yolo {
-            argv.push("--yolo".into());
-        }
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
+        screen::push_common_flags(&mut argv, spec, "--yolo");
         let servers: serde_json::Map<String, serde_json::Value> = spec
             .mcp_servers
             .iter()

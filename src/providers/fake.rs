@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    LaunchSpec, Provider, ProviderError, Status, Submit, find_on_path, is_executable,
+    LaunchSpec, Locate, Provider, ProviderError, Status, Submit, find_on_path, is_executable,
     lines_from_bottom,
 };
 use crate::env;
@@ -31,8 +31,12 @@ impl Provider for Fake {
         "fake"
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_FAKE_AGENT
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_FAKE_AGENT,
+            programs: &[PROGRAM],
+            install_hint: "build it with `cargo build --workspace` (it lands next to cao)",
+        }
     }
 
     fn executable(&self) -> Result<PathBuf, ProviderError> {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::screen::{self, dedent, indented, is_rule};
-use super::{Exit, LaunchSpec, Provider, ProviderError, Status, Submit};
+use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
 
 /// The Gemini CLI provider.
@@ -44,17 +44,12 @@ impl Provider for GeminiCli {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_GEMINI_CLI_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["gemini"],
-            "install it with `npm install -g @google/gemini-cli`",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_GEMINI_CLI_BIN,
+            programs: &["gemini"],
+            install_hint: "install it with `npm install -g @google/gemini-cli`",
+        }
     }
 
     fn command(
@@ -63,12 +58,7 @@ impl Provider for GeminiCli {
         spec: &LaunchSpec<'_>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
-        if spec.yolo {
-            argv.push("--yolo".into());
-        }
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
+        screen::push_common_flags(&mut argv, spec, "--yolo");
         let prompt = spec.profile.system_prompt.trim();
         if !prompt.is_empty() {
             let memory = spec.scratch_dir.join("context");

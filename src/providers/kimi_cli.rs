@@ -14,10 +14,10 @@
 //! Kimi exits silently under `TERM=tmux-256color`, so the terminal gets `xterm-256color`;
 //! it also allows one instance per directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::screen::{self, dedent};
-use super::{LaunchSpec, Provider, ProviderError, Status};
+use super::{LaunchSpec, Locate, Provider, ProviderError, Status};
 use crate::env;
 
 /// The Kimi CLI provider.
@@ -33,17 +33,12 @@ impl Provider for KimiCli {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_KIMI_CLI_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["kimi"],
-            "install it with `uv tool install kimi-cli`",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_KIMI_CLI_BIN,
+            programs: &["kimi"],
+            install_hint: "install it with `uv tool install kimi-cli`",
+        }
     }
 
     fn command(
@@ -52,12 +47,7 @@ impl Provider for KimiCli {
         spec: &LaunchSpec<'_>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
-        if spec.yolo {
-            argv.push("--yolo".into());
-        }
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
+        screen::push_common_flags(&mut argv, spec, "--yolo");
         let prompt = spec.profile.system_prompt.trim();
         if !prompt.is_empty() {
             screen::write_scratch(NAME, spec.scratch_dir, "system.md", prompt)?;

@@ -12,12 +12,12 @@
 //! The profile becomes a Kiro agent file `~/.kiro/agents/cao-<profile>.json` (system
 //! prompt, model, MCP servers with cao's own), started with `--agent`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::amazon_chat;
 use super::screen::{self, dedent, is_rule};
-use super::{LaunchSpec, Provider, ProviderError, Status, Submit};
+use super::{LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
 
 /// The Kiro CLI provider.
@@ -32,17 +32,12 @@ impl Provider for KiroCli {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_KIRO_CLI_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["kiro-cli"],
-            "install Kiro CLI from https://kiro.dev/cli",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_KIRO_CLI_BIN,
+            programs: &["kiro-cli"],
+            install_hint: "install Kiro CLI from https://kiro.dev/cli",
+        }
     }
 
     fn command(
@@ -58,12 +53,7 @@ impl Provider for KiroCli {
             "--agent".into(),
             agent,
         ];
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
-        if spec.yolo {
-            argv.push("--trust-all-tools".into());
-        }
+        screen::push_common_flags(&mut argv, spec, "--trust-all-tools");
         Ok(argv)
     }
 

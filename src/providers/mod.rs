@@ -74,6 +74,18 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// Where a CLI's executable comes from: an absolute path in `var`, else the first of
+/// `programs` on `PATH`; `install_hint` tells a user without it how to get it.
+#[derive(Debug, Clone, Copy)]
+pub struct Locate {
+    /// The environment variable naming the executable (`CAO_*_BIN`).
+    pub var: &'static str,
+    /// Program names to look up on `PATH`, preferred first.
+    pub programs: &'static [&'static str],
+    /// How to install the CLI, as the end of an error sentence.
+    pub install_hint: &'static str,
+}
+
 /// What can go wrong in a provider.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -152,13 +164,26 @@ pub trait Provider: Send + Sync {
     /// The provider's name (`claude_code`, `fake`, ...).
     fn name(&self) -> &'static str;
 
+    /// Where the CLI's executable is looked for.
+    fn locate(&self) -> Locate;
+
     /// The environment variable that names the CLI's executable for one run; it beats the
     /// config file's `executable`, which beats a `PATH` lookup.
-    fn executable_var(&self) -> &'static str;
+    fn executable_var(&self) -> &'static str {
+        self.locate().var
+    }
 
     /// The absolute path of the CLI's executable, resolved before any window is created so a
     /// missing CLI is reported at once.
-    fn executable(&self) -> Result<PathBuf, ProviderError>;
+    fn executable(&self) -> Result<PathBuf, ProviderError> {
+        let locate = self.locate();
+        screen::resolve_executable(
+            self.name(),
+            locate.var,
+            locate.programs,
+            locate.install_hint,
+        )
+    }
 
     /// The CLI's argv (first element: `executable`), built from the profile.
     fn command(

@@ -11,12 +11,12 @@
 //! The profile's system prompt and MCP servers go into an `opencode.json` in the terminal's
 //! scratch directory, named by `OPENCODE_CONFIG` (merged over the user's own config).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
 use super::screen::{self, dedent};
-use super::{LaunchSpec, Provider, ProviderError, Status};
+use super::{LaunchSpec, Locate, Provider, ProviderError, Status};
 use crate::env;
 
 /// The OpenCode provider.
@@ -35,17 +35,12 @@ impl Provider for OpenCode {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_OPENCODE_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["opencode"],
-            "install it with `npm install -g opencode-ai`",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_OPENCODE_BIN,
+            programs: &["opencode"],
+            install_hint: "install it with `npm install -g opencode-ai`",
+        }
     }
 
     fn command(
@@ -54,12 +49,7 @@ impl Provider for OpenCode {
         spec: &LaunchSpec<'_>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
-        if spec.yolo {
-            argv.push("--auto".into());
-        }
+        screen::push_common_flags(&mut argv, spec, "--auto");
         let mcp: serde_json::Map<String, serde_json::Value> = spec
             .mcp_servers
             .iter()

@@ -5,11 +5,11 @@
 //! `> ` answers, `[y/n/t]:` permission questions). The profile becomes a Q agent file
 //! `~/.aws/amazonq/cli-agents/cao-<profile>.json`, started with `--agent`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::amazon_chat;
 use super::screen;
-use super::{LaunchSpec, Provider, ProviderError, Status};
+use super::{LaunchSpec, Locate, Provider, ProviderError, Status};
 use crate::env;
 
 /// The Amazon Q CLI provider.
@@ -23,17 +23,12 @@ impl Provider for QCli {
         NAME
     }
 
-    fn executable_var(&self) -> &'static str {
-        env::CAO_Q_CLI_BIN
-    }
-
-    fn executable(&self) -> Result<PathBuf, ProviderError> {
-        screen::resolve_executable(
-            NAME,
-            self.executable_var(),
-            &["q"],
-            "install the Amazon Q Developer CLI from AWS",
-        )
+    fn locate(&self) -> Locate {
+        Locate {
+            var: env::CAO_Q_CLI_BIN,
+            programs: &["q"],
+            install_hint: "install the Amazon Q Developer CLI from AWS",
+        }
     }
 
     fn command(
@@ -52,12 +47,7 @@ impl Provider for QCli {
             "--agent".into(),
             agent,
         ];
-        if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
-            argv.extend(["--model".into(), model.to_string()]);
-        }
-        if spec.yolo {
-            argv.push("--trust-all-tools".into());
-        }
+        screen::push_common_flags(&mut argv, spec, "--trust-all-tools");
         Ok(argv)
     }
 
