@@ -18,6 +18,9 @@ pub const CAO_LOG: &str = "CAO_LOG";
 pub const CAO_FAKE_AGENT: &str = "CAO_FAKE_AGENT";
 /// Number of Enter presses the fake agent needs to submit (the `fake` provider mirrors it).
 pub const CAO_FAKE_ENTERS: &str = "CAO_FAKE_ENTERS";
+/// Pause between paste and Enter when typing into the fake agent, in ms (tests: models the
+/// CLIs that need one, such as Codex and Gemini CLI).
+pub const CAO_FAKE_SUBMIT_PAUSE_MS: &str = "CAO_FAKE_SUBMIT_PAUSE_MS";
 /// Absolute path of the Claude Code executable (`claude`), overriding the `PATH` lookup.
 pub const CAO_CLAUDE_CODE_BIN: &str = "CAO_CLAUDE_CODE_BIN";
 /// Absolute path of the Codex executable (`codex`), overriding the `PATH` lookup.

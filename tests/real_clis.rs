@@ -660,6 +660,9 @@ fn drift_one(rig: &Rig) -> Vec<Check> {
     // A slowly streamed answer: busy the whole time, then completed, then extracted whole.
     let streaming = drift_send(rig, id, "E2E-DRIFT-SLOW: answer slowly", "E2E-DRIFT-SLOW")
         .and_then(|_| {
+            // The CLI may repaint a moment after its request went out (a loaded machine
+            // delays a TUI's frame): busy must show within a second, then stay.
+            let asked = Instant::now();
             let mut samples = 0;
             loop {
                 let open = rig
@@ -676,6 +679,10 @@ fn drift_one(rig: &Rig) -> Vec<Check> {
                     rig.record(id, "streaming");
                 }
                 if status != Status::Processing {
+                    if samples == 0 && asked.elapsed() < Duration::from_secs(1) {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
                     rig.record(id, "streaming-wrong");
                     return Err(format!("{status} while the answer was streaming"));
                 }

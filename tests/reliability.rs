@@ -449,6 +449,56 @@ fn part2_faults_lose_nothing() {
     assert!(cao.list().is_empty());
     faults += 1;
 
+    // 1b. kill -9 the MCP server right after each send_message returns (as a CLI that quits
+    // or restarts its MCP server does): every message still arrives, exactly once.
+    {
+        let sink = Cao::new();
+        let log = sink.path("killed-senders.jsonl");
+        // A pause between paste and Enter, as Codex and Gemini CLI need: a sender killed
+        // inside it would leave a half-submitted message behind.
+        let sink = sink
+            .with_env("CAO_FAKE_TRANSCRIPT", log.to_str().unwrap())
+            .with_env("CAO_FAKE_SUBMIT_PAUSE_MS", "300");
+        let receiver = sink.launch("developer");
+        wait_for("the receiver to be idle", Duration::from_secs(10), || {
+            sink.status(&receiver) == "idle"
+        });
+        for n in 0..10 {
+            let mut mcp = RawMcp::start(&sink, &[]);
+            mcp.initialize();
+            let r = mcp.call(
+                7,
+                "send_message",
+                json!({"receiver_id": receiver, "message": format!("from a doomed sender {n}")}),
+            );
+            assert!(!is_tool_error(&r), "{r}");
+            // At a different moment each time: before, during and after the typing.
+            std::thread::sleep(Duration::from_millis(n * 30));
+            unsafe {
+                libc::kill(mcp.child.id() as i32, libc::SIGKILL);
+            }
+        }
+        let arrived = || {
+            transcript(&log)
+                .iter()
+                .flat_map(|i| split_batch(i))
+                .filter(|b| b.starts_with("from a doomed sender"))
+                .count()
+        };
+        wait_for("all 10 messages typed", Duration::from_secs(20), || {
+            arrived() >= 10
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(arrived(), 10, "{:?}", transcript(&log));
+        let inbox: Vec<Value> =
+            serde_json::from_str(&sink.ok(&["inbox", &receiver, "--json"])).unwrap();
+        assert!(
+            inbox.iter().all(|m| m["status"] == "delivered"),
+            "{inbox:#?}"
+        );
+        faults += 1;
+    }
+
     // 2. Kill the worker's CLI mid-task: the handoff fails promptly, not at its timeout.
     let mut mcp = RawMcp::start(&cao, &[]);
     mcp.initialize();

@@ -73,13 +73,21 @@ const CONFIRM_POLL: Duration = Duration::from_millis(10);
 impl Engine {
     /// Types every pending message of `receiver` if its CLI is ready for input.
     pub fn deliver(&self, receiver: &str) -> Result<Delivery, EngineError> {
-        if !self.store().has_pending(receiver)? {
+        if !self.store().has_undelivered(receiver)? {
             return Ok(Delivery::Nothing);
         }
         let record = self.terminal(receiver)?;
         let provider = providers::get(&record.provider)?;
         let _lock = DeliveryLock::acquire(self, receiver)?;
-        self.store().fail_orphaned_claims(receiver)?;
+        let (requeued, failed) = self.store().recover_orphaned_claims(receiver)?;
+        if requeued + failed > 0 {
+            tracing::warn!(
+                receiver,
+                requeued,
+                failed,
+                "a deliverer died holding messages"
+            );
+        }
         let Some(screen) = self.screen(&record)? else {
             return Err(self.exited(&record, "before its messages could be delivered"));
         };
@@ -93,6 +101,7 @@ impl Engine {
         }
         let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
         let text = compose(&messages);
+        self.store().mark_typing(&ids)?;
         match self.type_turn(&record.pane_id, &text, provider.as_ref()) {
             Ok(()) => {
                 self.store().finish_delivery(&ids, None)?;

@@ -733,6 +733,18 @@ impl Engine {
         Ok(message)
     }
 
+    /// Has a queued message typed by the receiver's watcher: it rings the watcher's doorbell,
+    /// and delivers itself only when no watcher listens. A process that may be killed at any
+    /// time (an MCP server) calls this rather than [`Engine::deliver`].
+    pub fn hand_to_watcher(&self, receiver: &str) {
+        if watcher::ring(self, receiver) {
+            return;
+        }
+        if let Err(e) = self.deliver(receiver) {
+            tracing::debug!("delivery to {receiver} deferred: {e}");
+        }
+    }
+
     /// Stores a message for `receiver` without trying to deliver it.
     pub fn enqueue(
         &self,

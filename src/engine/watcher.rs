@@ -66,6 +66,85 @@ fn pid_file(engine: &Engine, id: &str) -> std::path::PathBuf {
     engine.home().join("run").join(format!("{id}.watch.pid"))
 }
 
+/// The doorbell of the watcher with process id `pid`: a FIFO in the terminal's run directory
+/// (named by pid, so a watcher that replaces another never shares or removes its FIFO).
+fn doorbell(engine: &Engine, id: &str, pid: u32) -> std::path::PathBuf {
+    engine
+        .home()
+        .join("run")
+        .join(id)
+        .join(format!("watch-{pid}.fifo"))
+}
+
+/// Asks the live watcher of `id` to look at its inbox now. Returns `false` when no watcher is
+/// listening (none yet, or one that died): the caller then delivers itself, and the watcher
+/// that `ensure_watcher` starts checks its inbox as it starts anyway.
+///
+/// This is how `send_message` hands the typing to the receiver's watcher, a process that lives
+/// as long as the pane: an MCP server can be killed at any moment by its CLI, and one killed
+/// between paste and Enter would leave a half-submitted message behind.
+pub fn ring(engine: &Engine, id: &str) -> bool {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(pid) = std::fs::read_to_string(pid_file(engine, id))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    // Non-blocking: opening a FIFO nobody reads fails at once (ENXIO) instead of waiting.
+    let Ok(mut fifo) = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(doorbell(engine, id, pid))
+    else {
+        return false;
+    };
+    match fifo.write_all(b"!") {
+        Ok(()) => true,
+        // A full FIFO holds rings the watcher has not read yet: it will look anyway.
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Creates this watcher's doorbell and forwards each ring as an event. Without one (the FIFO
+/// cannot be made) senders deliver themselves, as before.
+fn listen_for_rings(
+    engine: &Engine,
+    id: &str,
+    tx: mpsc::Sender<Event>,
+) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = doorbell(engine, id, std::process::id());
+    std::fs::create_dir_all(path.parent()?).ok()?;
+    let _ = std::fs::remove_file(&path);
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
+        tracing::warn!(
+            "cannot create {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+        return None;
+    }
+    // Read and write: the FIFO never reports end-of-file when a ringer closes it.
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .ok()?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while matches!(fifo.read(&mut buf), Ok(n) if n > 0) {
+            if tx.send(Event::Ring).is_err() {
+                return;
+            }
+        }
+    });
+    Some(path)
+}
+
 /// Whether the watcher that last started for `id` has died. tmux only notices a dead pipe
 /// reader when the pane next prints, so the pid is checked as well as the pane's pipe flag.
 pub fn is_dead(engine: &Engine, id: &str) -> bool {
@@ -80,14 +159,19 @@ pub fn is_dead(engine: &Engine, id: &str) -> bool {
 
 enum Event {
     Output,
+    /// Someone queued mail and rang the doorbell.
+    Ring,
     Closed,
 }
 
 /// Runs the watcher loop for `id` until the pane's output stream ends.
 pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
     let record = engine.terminal(id)?;
-    let _ = std::fs::write(pid_file(engine, id), std::process::id().to_string());
     let (tx, rx) = mpsc::channel();
+    // The doorbell exists before the pid file names this watcher, so a ringer that finds the
+    // pid finds the FIFO too.
+    let bell = listen_for_rings(engine, id, tx.clone());
+    let _ = std::fs::write(pid_file(engine, id), std::process::id().to_string());
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 8192];
@@ -116,7 +200,7 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
             dirty_since = None;
             ready |= check(engine, &record, ready);
         }
-        let pending = engine.store().has_pending(id).unwrap_or(false);
+        let pending = engine.store().has_undelivered(id).unwrap_or(false);
         let wait = match dirty_since {
             Some(since) if pending || !ready => {
                 SETTLE.min(BUSY_CHECK.saturating_sub(since.elapsed()))
@@ -132,6 +216,7 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
                     check_now = true;
                 }
             }
+            Ok(Event::Ring) => check_now = true,
             Ok(Event::Closed) | Err(RecvTimeoutError::Disconnected) => break,
             // A tick reads the screen only when there is work: mail waiting (a stalled pipe
             // must not strand it) or a CLI not yet seen ready. An idle terminal with an empty
@@ -140,6 +225,9 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
             // wait is seen by the query at the top of the loop and checked a PENDING_TICK later.
             Err(RecvTimeoutError::Timeout) => check_now = pending || !ready,
         }
+    }
+    if let Some(bell) = bell {
+        let _ = std::fs::remove_file(bell);
     }
     on_pane_closed(engine, &record, ready)
 }

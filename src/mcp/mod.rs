@@ -496,14 +496,11 @@ impl CaoServer {
             engine.enqueue(&sender, &p.receiver_id, &body)
         })
         .await?;
-        // Type it now if the receiver is idle; never make the sender wait for that.
+        // The receiver's watcher types it (at once if the receiver is idle); the sender never
+        // waits for that.
         let engine = self.engine.clone();
         let receiver = message.receiver_id.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = engine.deliver(&receiver) {
-                tracing::debug!("delivery to {receiver} deferred: {e}");
-            }
-        });
+        tokio::task::spawn_blocking(move || engine.hand_to_watcher(&receiver));
         Ok(Json(SendMessageResult {
             success: true,
             message_id: message.id,

@@ -123,9 +123,13 @@ impl Provider for Fake {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1u8)
             .clamp(1, 2);
+        let pause_ms = env::non_empty(env::CAO_FAKE_SUBMIT_PAUSE_MS)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0u64)
+            .min(5_000);
         Submit {
             enters,
-            pause: Duration::ZERO,
+            pause: Duration::from_millis(pause_ms),
         }
     }
 }

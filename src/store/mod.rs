@@ -110,7 +110,7 @@ pub struct Message {
 }
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS terminals (
@@ -138,6 +138,10 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_by_receiver ON inbox (receiver_id, status, id);
 ";
+
+/// Version 2: whether typing of a claimed message has started, so a claim whose deliverer died
+/// before typing goes back to the queue instead of being marked failed.
+const SCHEMA_V2: &str = "ALTER TABLE inbox ADD COLUMN typing_started INTEGER NOT NULL DEFAULT 0;";
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -178,14 +182,22 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        if version < 1 {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(SCHEMA_V1)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
         }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read again inside the write lock: another process may have migrated meanwhile.
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1)?;
+        }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -273,10 +285,11 @@ impl Store {
         })
     }
 
-    /// Whether a receiver has messages waiting (cheap: the watcher asks on every screen change).
-    pub fn has_pending(&self, receiver: &str) -> Result<bool, StoreError> {
+    /// Whether a receiver has messages not yet delivered: waiting, or claimed by a deliverer
+    /// (which may have died). Cheap: the watcher asks on every screen change.
+    pub fn has_undelivered(&self, receiver: &str) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM inbox WHERE receiver_id = ?1 AND status = 'pending')",
+            "SELECT EXISTS (SELECT 1 FROM inbox WHERE receiver_id = ?1 AND status IN ('pending', 'delivering'))",
             [receiver],
             |r| r.get(0),
         )?)
@@ -323,6 +336,18 @@ impl Store {
             .collect())
     }
 
+    /// Notes that typing of claimed messages is about to start: from here on, a deliverer that
+    /// dies leaves them `failed` (they may be partly typed) rather than back in the queue.
+    pub fn mark_typing(&self, ids: &[i64]) -> Result<(), StoreError> {
+        for id in ids {
+            self.conn.execute(
+                "UPDATE inbox SET typing_started = 1 WHERE id = ?1 AND status = 'delivering'",
+                [id],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Records the outcome of typing claimed messages.
     pub fn finish_delivery(&self, ids: &[i64], error: Option<&str>) -> Result<(), StoreError> {
         let status = if error.is_some() {
@@ -340,26 +365,33 @@ impl Store {
         Ok(())
     }
 
-    /// Messages left `delivering` by a process that died before recording the outcome: they
-    /// may or may not have been typed, so they are marked failed (never retyped, never hidden).
-    pub fn fail_orphaned_claims(&self, receiver: &str) -> Result<usize, StoreError> {
+    /// Messages left `delivering` by a process that died before recording the outcome. Those
+    /// it had not started typing go back to the queue (same id, so same place in the order);
+    /// those it had may be partly typed, so they are marked failed (never retyped, never
+    /// hidden). Returns how many were requeued and how many failed.
+    pub fn recover_orphaned_claims(&self, receiver: &str) -> Result<(usize, usize), StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, claimed_by FROM inbox WHERE receiver_id = ?1 AND status = 'delivering'",
         )?;
         let claims: Vec<(i64, Option<i64>)> = stmt
             .query_map([receiver], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        let mut failed = 0;
+        let (mut requeued, mut failed) = (0, 0);
         for (id, pid) in claims {
-            let alive = pid.is_some_and(|p| process_alive(p as i32));
-            if !alive {
-                failed += self.conn.execute(
-                    "UPDATE inbox SET status = 'failed', error = 'the deliverer died while typing it; it may be partly typed', updated_at = ?2 WHERE id = ?1 AND status = 'delivering'",
-                    params![id, now_ms()],
-                )?;
+            if pid.is_some_and(|p| process_alive(p as i32)) {
+                continue;
             }
+            requeued += self.conn.execute(
+                "UPDATE inbox SET status = 'pending', claimed_by = NULL, updated_at = ?2
+                 WHERE id = ?1 AND status = 'delivering' AND typing_started = 0",
+                params![id, now_ms()],
+            )?;
+            failed += self.conn.execute(
+                "UPDATE inbox SET status = 'failed', error = 'the deliverer died while typing it; it may be partly typed', updated_at = ?2 WHERE id = ?1 AND status = 'delivering'",
+                params![id, now_ms()],
+            )?;
         }
-        Ok(failed)
+        Ok((requeued, failed))
     }
 
     /// Every message to `receiver`, oldest first.
@@ -469,5 +501,67 @@ mod tests {
             Store::open(dir.path()),
             Err(StoreError::TooNew { found: 99, .. })
         ));
+    }
+
+    /// A pid that belonged to a process which has exited.
+    fn dead_pid() -> i64 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i64;
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_dead_deliverers_claims_are_requeued_unless_typing_had_started() {
+        let (_dir, mut s) = store();
+        let untyped = s.enqueue("s", "r", "never typed").unwrap();
+        let claimed = s.claim_pending("r").unwrap();
+        assert_eq!(claimed.len(), 1);
+        let typing = s.enqueue("s", "r", "maybe half typed").unwrap();
+        s.claim_pending("r").unwrap();
+        s.mark_typing(&[typing.id]).unwrap();
+
+        // The claimer (this process) is alive: nothing is touched.
+        assert_eq!(s.recover_orphaned_claims("r").unwrap(), (0, 0));
+
+        let dead = dead_pid();
+        s.conn
+            .execute("UPDATE inbox SET claimed_by = ?1", [dead])
+            .unwrap();
+        assert_eq!(s.recover_orphaned_claims("r").unwrap(), (1, 1));
+        let m = s.message(untyped.id).unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Pending);
+        let m = s.message(typing.id).unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Failed);
+        assert!(m.error.unwrap().contains("partly typed"));
+        // The requeued one is claimed again, in its old place.
+        let again = s.claim_pending("r").unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, untyped.id);
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("cao.db")).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO inbox (sender_id, receiver_id, body, status, created_at, updated_at)
+                 VALUES ('s', 'r', 'kept', 'pending', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut s = Store::open(dir.path()).unwrap();
+        let version: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let claimed = s.claim_pending("r").unwrap();
+        assert_eq!(claimed[0].body, "kept");
+        s.mark_typing(&[claimed[0].id]).unwrap();
     }
 }

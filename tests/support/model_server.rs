@@ -393,9 +393,11 @@ impl<'a> Sse<'a> {
         self.raw(&format!("event: {name}\ndata: {value}\n\n"))
     }
 
+    /// Ends the stream. A client may hang up as soon as it has the final event (Codex does,
+    /// now and then), so failing to write the terminator does not make the answer incomplete.
     fn close(self) -> std::io::Result<()> {
-        write!(self.out, "0\r\n\r\n")?;
-        self.out.flush()
+        let _ = write!(self.out, "0\r\n\r\n").and_then(|()| self.out.flush());
+        Ok(())
     }
 }
 
