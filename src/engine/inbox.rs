@@ -1,11 +1,12 @@
 //! Typing inbox messages into their receiver, exactly once and in order.
 //!
-//! Any cao process may deliver (the pane's watcher, the MCP server right after a
-//! `send_message`, a handoff waiting on its worker). A per-receiver file lock serializes them
-//! so order holds; messages are claimed in a transaction before they are typed, and the outcome
-//! is recorded after, so no message is typed twice. A deliverer that dies mid-typing leaves its
-//! claim behind; the next deliverer marks it failed (it may be partly typed) rather than retype
-//! or hide it.
+//! The pane's watcher does the typing: `send_message` and `handoff` ring its doorbell (see
+//! `watcher::ring`) and deliver themselves only when no watcher listens; `cao send` delivers
+//! itself. A per-receiver file lock serializes deliverers so order holds; messages are claimed
+//! in a transaction before they are typed, and the outcome is recorded after, so no message is
+//! typed twice. A deliverer that dies (or fails) holding claims leaves them behind; the next
+//! one puts those it had not begun to type back in the queue, and marks the others failed
+//! (they may be partly typed) rather than retype or hide them.
 //!
 //! Several waiting messages are typed as one turn, each under a header naming its sender; a
 //! lone message is typed exactly as sent.
@@ -79,7 +80,7 @@ impl Engine {
         let record = self.terminal(receiver)?;
         let provider = providers::get(&record.provider)?;
         let _lock = DeliveryLock::acquire(self, receiver)?;
-        let (requeued, failed) = self.store().recover_orphaned_claims(receiver)?;
+        let (requeued, failed) = self.store().recover_interrupted_claims(receiver)?;
         if requeued + failed > 0 {
             tracing::warn!(
                 receiver,

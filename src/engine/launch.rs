@@ -74,7 +74,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         (Some(configured), None) => configured_executable(provider.name(), configured)?,
         _ => provider.executable()?,
     };
-    if profile.model.is_none() {
+    if profile.model.as_deref().is_none_or(str::is_empty) {
         profile.model = overrides.model.map(|m| m.value);
     }
     let working_dir = match &req.working_dir {

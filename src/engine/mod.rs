@@ -346,20 +346,23 @@ impl Engine {
             return Ok(providers::get(&caller.provider)?);
         }
         // `CAO_PROVIDER`, else the config file's `default_provider`.
-        let configured = match crate::config::Config::load(&self.home) {
-            Ok(config) => config.default_provider.map(|s| s.value),
-            Err(e) => {
-                tracing::warn!("ignoring the config file: {e}");
-                env::non_empty(env::CAO_PROVIDER)
-            }
-        };
-        if let Some(name) = configured {
+        let config = crate::config::Config::load(&self.home).unwrap_or_else(|e| {
+            tracing::warn!("ignoring the config file: {e}");
+            crate::config::Config::defaults(&self.home)
+        });
+        if let Some(name) = config.default_provider.map(|s| s.value) {
             return Ok(providers::get(&name)?);
         }
+        // The first CLI that is installed: on PATH, named by its variable, or configured.
         let names = providers::known_names();
         for name in names.iter().filter(|n| **n != "fake") {
             let p = providers::get(name)?;
-            if p.executable().is_ok() {
+            let configured = config
+                .providers
+                .get(*name)
+                .and_then(|s| s.executable.as_ref())
+                .is_some_and(|e| providers::is_executable(&e.value));
+            if configured || p.executable().is_ok() {
                 return Ok(p);
             }
         }
@@ -673,7 +676,7 @@ impl Engine {
             if !delivered {
                 if let Some(keys) = provider.startup_keys(&screen) {
                     self.tmux.send_keys(&record.pane_id, keys)?;
-                } else if status.accepts_input() {
+                } else if status.accepts_input() && !self.ring_watcher(&id) {
                     self.deliver(&id)?;
                 }
             } else {
@@ -733,16 +736,12 @@ impl Engine {
         Ok(message)
     }
 
-    /// Has a queued message typed by the receiver's watcher: it rings the watcher's doorbell,
-    /// and delivers itself only when no watcher listens. A process that may be killed at any
-    /// time (an MCP server) calls this rather than [`Engine::deliver`].
-    pub fn hand_to_watcher(&self, receiver: &str) {
-        if watcher::ring(self, receiver) {
-            return;
-        }
-        if let Err(e) = self.deliver(receiver) {
-            tracing::debug!("delivery to {receiver} deferred: {e}");
-        }
+    /// Asks the receiver's watcher to type its queued mail now; `false` when no watcher
+    /// listens (the caller then delivers itself). The watcher, which lives as long as the
+    /// pane, is the right typist for a process that may be killed at any moment (an MCP
+    /// server): one killed between paste and Enter would leave a half-submitted turn.
+    pub fn ring_watcher(&self, receiver: &str) -> bool {
+        watcher::ring(self, receiver)
     }
 
     /// Stores a message for `receiver` without trying to deliver it.

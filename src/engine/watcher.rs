@@ -24,10 +24,9 @@ const SETTLE: Duration = Duration::from_millis(12);
 const BUSY_CHECK: Duration = Duration::from_millis(150);
 /// Tick while messages wait (covers a stalled pipe).
 const PENDING_TICK: Duration = Duration::from_millis(500);
-/// Tick with an empty inbox: only a safety net, since new mail is typed by its sender when
-/// the receiver is idle, and otherwise the receiver's output wakes the watcher. Each tick
-/// costs ~0.15 ms of CPU (a wake-up and one SQLite query), so it is kept slow: at 2 s, 50 idle
-/// terminals cost 0.4% of a core.
+/// Tick with an empty inbox: only a safety net, since new mail rings the watcher's doorbell
+/// and the receiver's output wakes it. Each tick costs ~0.15 ms of CPU (a wake-up and one
+/// SQLite query), so it is kept slow: 50 idle terminals cost well under 0.1% of a core.
 const IDLE_TICK: Duration = Duration::from_secs(10);
 
 /// Starts (or restarts) the watcher of a terminal through `pipe-pane`.

@@ -493,14 +493,25 @@ impl CaoServer {
                     "\n\n[cao] From terminal {sender}; to reply, call send_message with receiver_id \"{sender}\"."
                 ));
             }
-            engine.enqueue(&sender, &p.receiver_id, &body)
+            let message = engine.enqueue(&sender, &p.receiver_id, &body)?;
+            // Ring the receiver's watcher before answering: a CLI may stop this server as
+            // soon as it has the answer.
+            let rung = engine.ring_watcher(&message.receiver_id);
+            Ok::<_, EngineError>((message, rung))
         })
         .await?;
-        // The receiver's watcher types it (at once if the receiver is idle); the sender never
-        // waits for that.
-        let engine = self.engine.clone();
-        let receiver = message.receiver_id.clone();
-        tokio::task::spawn_blocking(move || engine.hand_to_watcher(&receiver));
+        let (message, rung) = message;
+        if !rung {
+            // No watcher listens (one is starting): type it from here, without making the
+            // sender wait.
+            let engine = self.engine.clone();
+            let receiver = message.receiver_id.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = engine.deliver(&receiver) {
+                    tracing::debug!("delivery to {receiver} deferred: {e}");
+                }
+            });
+        }
         Ok(Json(SendMessageResult {
             success: true,
             message_id: message.id,

@@ -139,9 +139,14 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE INDEX IF NOT EXISTS inbox_by_receiver ON inbox (receiver_id, status, id);
 ";
 
-/// Version 2: whether typing of a claimed message has started, so a claim whose deliverer died
-/// before typing goes back to the queue instead of being marked failed.
-const SCHEMA_V2: &str = "ALTER TABLE inbox ADD COLUMN typing_started INTEGER NOT NULL DEFAULT 0;";
+/// Version 2: whether typing of a claimed message may have started. A claim whose deliverer
+/// died before typing goes back to the queue instead of being marked failed. Only a claim made
+/// by this version sets it to 0 (and `mark_typing` back to 1), so a row claimed by an older cao
+/// still running — or left `delivering` before the upgrade — counts as "may be typed".
+const SCHEMA_V2: &str = "
+ALTER TABLE inbox ADD COLUMN typing_started INTEGER NOT NULL DEFAULT 1;
+UPDATE inbox SET typing_started = 1;
+";
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -321,7 +326,7 @@ impl Store {
         let now = now_ms();
         for m in &messages {
             tx.execute(
-                "UPDATE inbox SET status = 'delivering', claimed_by = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE inbox SET status = 'delivering', claimed_by = ?2, updated_at = ?3, typing_started = 0 WHERE id = ?1",
                 params![m.id, std::process::id(), now],
             )?;
         }
@@ -338,13 +343,15 @@ impl Store {
 
     /// Notes that typing of claimed messages is about to start: from here on, a deliverer that
     /// dies leaves them `failed` (they may be partly typed) rather than back in the queue.
-    pub fn mark_typing(&self, ids: &[i64]) -> Result<(), StoreError> {
+    pub fn mark_typing(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
         for id in ids {
-            self.conn.execute(
+            tx.execute(
                 "UPDATE inbox SET typing_started = 1 WHERE id = ?1 AND status = 'delivering'",
                 [id],
             )?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -365,32 +372,33 @@ impl Store {
         Ok(())
     }
 
-    /// Messages left `delivering` by a process that died before recording the outcome. Those
-    /// it had not started typing go back to the queue (same id, so same place in the order);
-    /// those it had may be partly typed, so they are marked failed (never retyped, never
-    /// hidden). Returns how many were requeued and how many failed.
-    pub fn recover_orphaned_claims(&self, receiver: &str) -> Result<(usize, usize), StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, claimed_by FROM inbox WHERE receiver_id = ?1 AND status = 'delivering'",
+    /// Messages left `delivering` by an earlier deliverer that died or gave up before
+    /// recording the outcome. Call it holding the receiver's delivery lock: every claim is
+    /// made and settled under that lock, and the kernel releases it when its holder dies, so
+    /// whatever is still `delivering` then was left behind. Claims whose typing had not begun
+    /// go back to the queue (same id, so same place in the order); the others may be partly
+    /// typed, so they are marked failed (never retyped, never hidden). Returns how many were
+    /// requeued and how many failed.
+    pub fn recover_interrupted_claims(
+        &mut self,
+        receiver: &str,
+    ) -> Result<(usize, usize), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        // Back in the queue, "may be typed" again until a new claim says otherwise.
+        let requeued = tx.execute(
+            "UPDATE inbox SET status = 'pending', claimed_by = NULL, typing_started = 1, updated_at = ?2
+             WHERE receiver_id = ?1 AND status = 'delivering' AND typing_started = 0",
+            params![receiver, now],
         )?;
-        let claims: Vec<(i64, Option<i64>)> = stmt
-            .query_map([receiver], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        let (mut requeued, mut failed) = (0, 0);
-        for (id, pid) in claims {
-            if pid.is_some_and(|p| process_alive(p as i32)) {
-                continue;
-            }
-            requeued += self.conn.execute(
-                "UPDATE inbox SET status = 'pending', claimed_by = NULL, updated_at = ?2
-                 WHERE id = ?1 AND status = 'delivering' AND typing_started = 0",
-                params![id, now_ms()],
-            )?;
-            failed += self.conn.execute(
-                "UPDATE inbox SET status = 'failed', error = 'the deliverer died while typing it; it may be partly typed', updated_at = ?2 WHERE id = ?1 AND status = 'delivering'",
-                params![id, now_ms()],
-            )?;
-        }
+        let failed = tx.execute(
+            "UPDATE inbox SET status = 'failed', error = 'the deliverer died while typing it; it may be partly typed', updated_at = ?2
+             WHERE receiver_id = ?1 AND status = 'delivering'",
+            params![receiver, now],
+        )?;
+        tx.commit()?;
         Ok((requeued, failed))
     }
 
@@ -415,11 +423,6 @@ impl Store {
             )
             .optional()?)
     }
-}
-
-fn process_alive(pid: i32) -> bool {
-    // Signal 0 checks existence without touching the process.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 fn terminal_from_row(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
@@ -503,14 +506,6 @@ mod tests {
         ));
     }
 
-    /// A pid that belonged to a process which has exited.
-    fn dead_pid() -> i64 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id() as i64;
-        child.wait().unwrap();
-        pid
-    }
-
     #[test]
     fn a_dead_deliverers_claims_are_requeued_unless_typing_had_started() {
         let (_dir, mut s) = store();
@@ -521,14 +516,9 @@ mod tests {
         s.claim_pending("r").unwrap();
         s.mark_typing(&[typing.id]).unwrap();
 
-        // The claimer (this process) is alive: nothing is touched.
-        assert_eq!(s.recover_orphaned_claims("r").unwrap(), (0, 0));
-
-        let dead = dead_pid();
-        s.conn
-            .execute("UPDATE inbox SET claimed_by = ?1", [dead])
-            .unwrap();
-        assert_eq!(s.recover_orphaned_claims("r").unwrap(), (1, 1));
+        // The deliverer died (or gave up) holding both claims.
+        assert_eq!(s.recover_interrupted_claims("r").unwrap(), (1, 1));
+        assert_eq!(s.recover_interrupted_claims("r").unwrap(), (0, 0));
         let m = s.message(untyped.id).unwrap().unwrap();
         assert_eq!(m.status, MessageStatus::Pending);
         let m = s.message(typing.id).unwrap().unwrap();
@@ -554,7 +544,18 @@ mod tests {
             )
             .unwrap();
         }
+        {
+            // A claim left by the old version may have been typed: it must not be requeued.
+            let conn = Connection::open(dir.path().join("cao.db")).unwrap();
+            conn.execute(
+                "INSERT INTO inbox (sender_id, receiver_id, body, status, created_at, updated_at, claimed_by)
+                 VALUES ('s', 'r', 'old claim', 'delivering', 1, 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
         let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.recover_interrupted_claims("r").unwrap(), (0, 1));
         let version: i64 = s
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
