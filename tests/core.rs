@@ -318,3 +318,25 @@ fn config_executable_and_args_are_used() {
     );
     assert!(cao.list().is_empty(), "a refused launch left a terminal");
 }
+
+/// A CLI's start-up dialogs are answered once each, in order (the fake agent's second dialog
+/// quits on the key that answers the first, so a double answer shows). See also
+/// `tests/mcp.rs`, where a handoff watches the dialogs too.
+#[test]
+fn start_up_dialogs_are_answered_exactly_once() {
+    let cao = Cao::new();
+    let log = cao.path("transcript.jsonl");
+    let cao = cao
+        .with_env("CAO_FAKE_DIALOGS", "1")
+        .with_env("CAO_FAKE_TRANSCRIPT", log.to_str().unwrap());
+
+    let id = cao.launch("developer");
+    wait_for("past the dialogs", Duration::from_secs(10), || {
+        cao.status(&id) == "idle"
+    });
+    cao.ok(&["send", &id, "after the dialogs"]);
+    wait_for("the answer", Duration::from_secs(10), || {
+        cao.status(&id) == "completed"
+    });
+    assert_eq!(transcript(&log), vec!["after the dialogs".to_string()]);
+}

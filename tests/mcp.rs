@@ -185,6 +185,27 @@ async fn handoff_returns_the_answer_reports_progress_and_closes_the_worker() {
     client.cancel().await.unwrap();
 }
 
+/// A worker that starts with dialogs: the handoff's wait loop and the worker's watcher both see
+/// them, and each is still answered once (a second answer to the first dialog quits the fake
+/// agent at the second).
+#[tokio::test(flavor = "multi_thread")]
+async fn handoff_to_a_worker_with_start_up_dialogs() {
+    let cao = Cao::new().with_env("CAO_FAKE_DIALOGS", "1");
+    let (client, _) = connect(&cao, &[]).await;
+    for n in 0..3 {
+        let result = call(
+            &client,
+            "handoff",
+            json!({"agent_profile": "developer", "message": format!("task {n} behind dialogs")}),
+        )
+        .await;
+        assert_eq!(result.is_error, Some(false), "{}", text(&result));
+        let s = result.structured_content.unwrap();
+        assert_eq!(s["output"], format!("fake answer: task {n} behind dialogs"));
+    }
+    client.cancel().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_a_handoff_closes_the_worker() {
     let cao = Cao::new();

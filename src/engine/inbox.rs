@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::{Engine, EngineError};
 use crate::providers::{self, Status};
-use crate::store::Message;
+use crate::store::{Message, TerminalRecord};
 use crate::tmux::TmuxError;
 
 /// What one delivery attempt did.
@@ -68,10 +68,55 @@ impl Drop for DeliveryLock {
 /// How long after typing cao watches for the CLI to take the turn before pressing Enter once
 /// more (some CLIs swallow an Enter that follows a paste too closely).
 const SUBMIT_CONFIRM: Duration = Duration::from_millis(1500);
+/// How long a dialog screen that was answered is left alone to react before it is answered
+/// again: a CLI may take a moment to repaint after the keys, and a second press would land on
+/// whatever comes next (often another dialog, whose default may be "exit").
+const DIALOG_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Screen re-read interval while confirming a submission.
 const CONFIRM_POLL: Duration = Duration::from_millis(10);
 
 impl Engine {
+    /// Answers the start-up dialog on the terminal's screen, once, whichever cao process asks
+    /// (its watcher, `cao launch` waiting for it, a handoff): under the terminal's lock, the
+    /// screen is read again, and a dialog screen answered in the last [`DIALOG_PATIENCE`] (by
+    /// anyone: the answer is noted in the run directory) is left alone.
+    pub(super) fn answer_dialog(
+        &self,
+        record: &TerminalRecord,
+        provider: &dyn providers::Provider,
+    ) -> Result<(), EngineError> {
+        let _lock = DeliveryLock::acquire(self, &record.id)?;
+        let Some(screen) = self.screen(record)? else {
+            return Ok(());
+        };
+        let Some(keys) = provider.startup_keys(&screen) else {
+            return Ok(());
+        };
+        let note = self.run_dir()?.join(format!("{}.dialog", record.id));
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            screen.hash(&mut h);
+            h.finish()
+        };
+        let now = crate::store::now_ms();
+        let answered_recently = std::fs::read_to_string(&note).ok().is_some_and(|text| {
+            let mut parts = text.split_whitespace();
+            parts.next().and_then(|f| f.parse::<u64>().ok()) == Some(fingerprint)
+                && parts
+                    .next()
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .is_some_and(|at| now - at < DIALOG_PATIENCE.as_millis() as i64)
+        });
+        if answered_recently {
+            return Ok(());
+        }
+        self.tmux.send_keys(&record.pane_id, keys)?;
+        let _ = std::fs::write(&note, format!("{fingerprint} {now}"));
+        Ok(())
+    }
+
     /// Types every pending message of `receiver` if its CLI is ready for input.
     pub fn deliver(&self, receiver: &str) -> Result<Delivery, EngineError> {
         if !self.store().has_undelivered(receiver)? {

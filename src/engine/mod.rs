@@ -311,6 +311,7 @@ impl Engine {
         let run = self.home.join("run");
         let _ = std::fs::remove_file(run.join(format!("{}.lock", record.id)));
         let _ = std::fs::remove_file(run.join(format!("{}.watch.pid", record.id)));
+        let _ = std::fs::remove_file(run.join(format!("{}.dialog", record.id)));
         let _ = std::fs::remove_dir_all(run.join(&record.id));
         Ok(())
     }
@@ -392,8 +393,8 @@ impl Engine {
             let Some(screen) = self.screen(&record)? else {
                 return Err(self.exited(&record, "while starting"));
             };
-            if let Some(keys) = provider.startup_keys(&screen) {
-                self.tmux.send_keys(&record.pane_id, keys)?;
+            if provider.startup_keys(&screen).is_some() {
+                self.answer_dialog(&record, provider.as_ref())?;
             } else {
                 let status = provider.status(&screen);
                 if status.accepts_input() {
@@ -674,8 +675,10 @@ impl Engine {
                 last_beat = Instant::now();
             }
             if !delivered {
-                if let Some(keys) = provider.startup_keys(&screen) {
-                    self.tmux.send_keys(&record.pane_id, keys)?;
+                // Dialogs are answered once whoever asks (see `answer_dialog`); the task is
+                // typed by the worker's watcher, or here when no watcher listens.
+                if provider.startup_keys(&screen).is_some() {
+                    self.answer_dialog(&record, provider.as_ref())?;
                 } else if status.accepts_input() && !self.ring_watcher(&id) {
                     self.deliver(&id)?;
                 }

@@ -84,19 +84,7 @@ fn doorbell(engine: &Engine, id: &str, pid: u32) -> std::path::PathBuf {
 /// between paste and Enter would leave a half-submitted message behind.
 pub fn ring(engine: &Engine, id: &str) -> bool {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let Some(pid) = std::fs::read_to_string(pid_file(engine, id))
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-    else {
-        return false;
-    };
-    // Non-blocking: opening a FIFO nobody reads fails at once (ENXIO) instead of waiting.
-    let Ok(mut fifo) = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(doorbell(engine, id, pid))
-    else {
+    let Some(mut fifo) = open_doorbell(engine, id) else {
         return false;
     };
     match fifo.write_all(b"!") {
@@ -104,6 +92,20 @@ pub fn ring(engine: &Engine, id: &str) -> bool {
         // A full FIFO holds rings the watcher has not read yet: it will look anyway.
         Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
     }
+}
+
+/// The write end of the current watcher's doorbell, if a watcher holds it open.
+fn open_doorbell(engine: &Engine, id: &str) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let pid = std::fs::read_to_string(pid_file(engine, id))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())?;
+    // Non-blocking: opening a FIFO nobody reads fails at once (ENXIO) instead of waiting.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(doorbell(engine, id, pid))
+        .ok()
 }
 
 /// Creates this watcher's doorbell and forwards each ring as an event. Without one (the FIFO
@@ -240,8 +242,10 @@ fn check(engine: &Engine, record: &TerminalRecord, was_ready: bool) -> bool {
     let Ok(screen) = engine.tmux().capture(&record.pane_id, None) else {
         return was_ready;
     };
-    if let Some(keys) = provider.startup_keys(&screen) {
-        let _ = engine.tmux().send_keys(&record.pane_id, keys);
+    if provider.startup_keys(&screen).is_some() {
+        if let Err(e) = engine.answer_dialog(record, provider.as_ref()) {
+            tracing::warn!(terminal = %record.id, "cannot answer a start-up dialog: {e}");
+        }
         return was_ready;
     }
     let ready = was_ready || provider.status(&screen).accepts_input();

@@ -3,7 +3,9 @@
 //!
 //! Its screen: a banner, a `fake> ` prompt, `* working (esc to interrupt)` while busy, answers
 //! as `● first line` + two-space indented lines, then `✓ done in 0.05s`; failures as
-//! `✗ error: ...` or `✗ interrupted`; a question as `? ... (y/n)`.
+//! `✗ error: ...` or `✗ interrupted`; a question as `? ... (y/n)`. With
+//! `CAO_FAKE_DIALOGS=1` it starts with two dialogs, each a title, numbered options and
+//! `Press 1 or 2`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +27,13 @@ const ANSWER: &str = "● ";
 const DONE: &str = "✓ done";
 const FAILED: &str = "✗ ";
 const CONTINUATION: &str = "....  ";
+/// The start-up dialogs' titles and the key that answers each.
+const DIALOGS: &[(&str, &[&str])] = &[
+    ("Do you trust the files in this folder?", &["1"]),
+    ("Run in bypass-permissions mode?", &["2"]),
+];
+/// The last line of a dialog screen.
+const DIALOG_FOOTER: &str = "Press 1 or 2";
 
 impl Provider for Fake {
     fn name(&self) -> &'static str {
@@ -72,6 +81,19 @@ impl Provider for Fake {
             "--mcp-config".into(),
             mcp.to_string(),
         ])
+    }
+
+    fn startup_keys(&self, screen: &str) -> Option<&'static [&'static str]> {
+        // Only a dialog at the bottom counts: the title is five lines above the footer.
+        let mut lines = lines_from_bottom(screen);
+        if lines.next()?.trim_end() != DIALOG_FOOTER {
+            return None;
+        }
+        let title = lines.nth(4)?.trim_end();
+        DIALOGS
+            .iter()
+            .find(|(t, _)| *t == title)
+            .map(|(_, keys)| *keys)
     }
 
     fn status(&self, screen: &str) -> Status {

@@ -46,6 +46,11 @@ enum Mode {
     },
     /// On the `[[ask]]` question: keys are echoed after it, one Enter sends the reply.
     Asking,
+    /// On start-up dialog `n` (`CAO_FAKE_DIALOGS=1`): `1` or `2` answers it.
+    Dialog(usize),
+    /// Dialog `n - 1` was answered; dialog `n` (or the prompt, past the last) shows at the
+    /// deadline. Digit keys pressed meanwhile are kept for it.
+    Repainting(usize, TokioInstant),
 }
 
 /// What woke the event loop up.
@@ -75,6 +80,10 @@ pub struct Agent {
     rows_above: usize,
     /// False once stdin has ended; the agent then leaves as soon as it is not busy.
     input_open: bool,
+    /// Whether the start-up dialogs come first.
+    dialogs: bool,
+    /// Digit keys pressed while a dialog was repainting, for the next dialog.
+    dialog_keys: Vec<char>,
 }
 
 impl Agent {
@@ -93,6 +102,8 @@ impl Agent {
             mode: Mode::Starting(start),
             rows_above: 0,
             input_open: true,
+            dialogs: settings.dialogs,
+            dialog_keys: Vec::new(),
         }
     }
 
@@ -106,7 +117,7 @@ impl Agent {
             let input_open = self.input_open;
             let awaiting_escape = self.decoder.awaiting_escape();
             let starting = match self.mode {
-                Mode::Starting(deadline) => Some(deadline),
+                Mode::Starting(deadline) | Mode::Repainting(_, deadline) => Some(deadline),
                 _ => None,
             };
             // Biased: a state change that is due is shown before the keys that follow it.
@@ -140,9 +151,24 @@ impl Agent {
                     }
                 }
                 Wake::Started => {
-                    self.mode = Mode::Prompt;
-                    let banner = screen::banner(self.profile.as_deref());
-                    self.show_input_after(&format!("{banner}{PROMPT}"))?;
+                    let next = match self.mode {
+                        Mode::Repainting(n, _) => n,
+                        _ if self.dialogs => 0,
+                        _ => screen::DIALOGS.len(),
+                    };
+                    if let Some(dialog) = screen::DIALOGS.get(next) {
+                        self.mode = Mode::Dialog(next);
+                        write_out(&format!("{NL}{dialog}"))?;
+                        for c in std::mem::take(&mut self.dialog_keys) {
+                            if let Some(code) = self.on_key(Key::Char(c))? {
+                                return Ok(code);
+                            }
+                        }
+                    } else {
+                        self.mode = Mode::Prompt;
+                        let banner = screen::banner(self.profile.as_deref());
+                        self.show_input_after(&format!("{banner}{PROMPT}"))?;
+                    }
                 }
                 Wake::TurnDone(done) => self.finish_turn(done)?,
             }
@@ -151,6 +177,24 @@ impl Agent {
 
     /// Applies one key; returns an exit status when the key ends the program.
     fn on_key(&mut self, key: Key) -> Result<Option<i32>> {
+        match (&self.mode, &key) {
+            (Mode::Dialog(n), Key::Char(c @ ('1' | '2'))) => {
+                // Dialog 0: 1 = trust, 2 = exit. Dialog 1: 1 = exit, 2 = accept.
+                let quits = (*n == 0) == (*c == '2');
+                if quits {
+                    write_out(&format!("{NL}exiting at the start-up dialog{NL}"))?;
+                    return Ok(Some(4));
+                }
+                self.mode = Mode::Repainting(n + 1, TokioInstant::now() + screen::DIALOG_REPAINT);
+                return Ok(None);
+            }
+            (Mode::Repainting(..), Key::Char(c)) => {
+                self.dialog_keys.push(*c);
+                return Ok(None);
+            }
+            (Mode::Dialog(_) | Mode::Repainting(..), _) => return Ok(None),
+            _ => {}
+        }
         let visible = matches!(self.mode, Mode::Prompt | Mode::Asking);
         match key {
             Key::Char(c) => {
@@ -201,7 +245,10 @@ impl Agent {
                     }
                 }
                 // Typed-ahead text waits for an Enter at the next prompt.
-                Mode::Starting(_) | Mode::Working { .. } => {}
+                Mode::Starting(_)
+                | Mode::Working { .. }
+                | Mode::Dialog(_)
+                | Mode::Repainting(..) => {}
             },
         }
         Ok(None)

@@ -18,6 +18,8 @@ pub const ENV_SCENARIO: &str = "CAO_FAKE_SCENARIO";
 pub const ENV_TRANSCRIPT: &str = "CAO_FAKE_TRANSCRIPT";
 /// Delay before the banner appears, to mimic a slow CLI start (`CAO_FAKE_STARTUP_MS`).
 pub const ENV_STARTUP_MS: &str = "CAO_FAKE_STARTUP_MS";
+/// `1`: start with two dialogs, as CLIs do on a first run (see `screen::DIALOGS`).
+pub const ENV_DIALOGS: &str = "CAO_FAKE_DIALOGS";
 
 /// Everything the agent needs to know before it draws its banner.
 #[derive(Debug)]
@@ -38,6 +40,8 @@ pub struct Settings {
     pub transcript: Option<String>,
     /// Delay before the banner.
     pub startup: Duration,
+    /// Whether the start-up dialogs come before the prompt.
+    pub dialogs: bool,
 }
 
 impl Settings {
@@ -59,6 +63,7 @@ impl Settings {
             },
             transcript: non_empty_env(ENV_TRANSCRIPT),
             startup: Duration::from_millis(env_ms(ENV_STARTUP_MS)?.unwrap_or(0)),
+            dialogs: non_empty_env(ENV_DIALOGS).is_some_and(|v| v.trim() == "1"),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {

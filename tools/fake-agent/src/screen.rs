@@ -7,6 +7,17 @@ use std::time::Duration;
 
 /// The prompt shown when the agent is ready for input.
 pub const PROMPT: &str = "fake> ";
+
+/// The start-up dialogs (`CAO_FAKE_DIALOGS=1`), shown one after the other; each is answered by
+/// one digit key. They are built so that answering the first one twice is harmful, as with
+/// the real CLIs: the second press lands on the next dialog, whose `1` quits.
+pub const DIALOGS: [&str; 2] = [
+    "Do you trust the files in this folder?\r\n\r\n 1. Yes, I trust this folder\r\n 2. No, exit\r\n\r\nPress 1 or 2\r\n",
+    "Run in bypass-permissions mode?\r\n\r\n 1. No, exit\r\n 2. Yes, I accept\r\n\r\nPress 1 or 2\r\n",
+];
+/// How long a dialog stays on screen after it was answered before the next screen shows
+/// (real CLIs take a moment to repaint; keys pressed meanwhile go to the next dialog).
+pub const DIALOG_REPAINT: std::time::Duration = std::time::Duration::from_millis(300);
 /// Prefix of every further line of a multi-line input at the prompt.
 pub const CONTINUATION: &str = "....  ";
 /// The one line shown while a turn is being worked on.
