@@ -37,6 +37,7 @@ impl Agent {
             .env_remove("CAO_FAKE_TRANSCRIPT")
             .env_remove("CAO_FAKE_ENTERS")
             .env_remove("CAO_FAKE_STARTUP_MS")
+            .env_remove("CAO_FAKE_DIALOGS")
             .env("CAO_FAKE_DELAY_MS", "10")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -321,6 +322,30 @@ fn startup_delay_holds_the_prompt_back() {
     agent.wait_tail("fake> early");
     let screen = agent.turn("\r");
     assert!(screen.contains("fake> early\r\n* working"), "{screen:?}");
+}
+
+#[test]
+fn start_up_dialogs_come_first_and_a_double_answer_quits() {
+    // Answered once each: trust (1), then bypass (2), then the prompt.
+    let mut agent = Agent::start(&[("CAO_FAKE_DIALOGS", "1")], &[]);
+    agent.wait_tail("Do you trust the files in this folder?\r\n\r\n 1. Yes, I trust this folder\r\n 2. No, exit\r\n\r\nPress 1 or 2\r\n");
+    agent.send("1");
+    agent.wait_for("the second dialog", |s| {
+        s.contains("Run in bypass-permissions mode?")
+    });
+    agent.send("2");
+    agent.wait_tail("fake> ");
+    let screen = agent.turn("hello\r");
+    assert!(screen.contains("fake answer: hello"), "{screen:?}");
+
+    // The first answer pressed twice: the second press lands on the next dialog and quits.
+    let mut agent = Agent::start(&[("CAO_FAKE_DIALOGS", "1")], &[]);
+    agent.wait_for("the first dialog", |s| s.ends_with("Press 1 or 2\r\n"));
+    agent.send("1");
+    std::thread::sleep(Duration::from_millis(50));
+    agent.send("1");
+    assert_eq!(agent.exit_code(), 4);
+    assert!(agent.screen().contains("exiting at the start-up dialog"));
 }
 
 /// Path of the `echo_server` example, built by `cargo test` next to the binaries.
