@@ -340,3 +340,15 @@ fn start_up_dialogs_are_answered_exactly_once() {
     });
     assert_eq!(transcript(&log), vec!["after the dialogs".to_string()]);
 }
+
+/// A CLI that exits as soon as it starts: `cao launch` says so (whichever of it and the
+/// terminal's watcher notices first), and nothing is left behind.
+#[test]
+fn a_cli_that_exits_at_once_is_reported_as_exited() {
+    let cao = Cao::new().with_env("CAO_FAKE_AGENT", "/bin/false");
+    for _ in 0..3 {
+        let err = cao.fails(&["launch", "--headless", "--yolo", "--agents", "developer"]);
+        assert!(err.contains("exited while starting"), "{err}");
+        assert!(cao.list().is_empty());
+    }
+}

@@ -196,7 +196,13 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
             .map_or(USER_SENDER.to_string(), |c| c.id.clone());
         engine.store().enqueue(&sender, &id, message)?;
     }
-    watcher::arm(engine, &record)?;
+    if let Err(e) = watcher::arm(engine, &record) {
+        // The CLI may already have exited and taken its window with it.
+        if engine.tmux().pane(&record.pane_id)?.is_none() {
+            return Err(engine.exited(&record, "while starting"));
+        }
+        return Err(e);
+    }
     tracing::info!(terminal = %id, provider = provider.name(), profile = %profile.name, "terminal created");
     Ok(record)
 }

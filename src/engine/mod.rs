@@ -386,7 +386,16 @@ impl Engine {
 
     /// Waits until the terminal's CLI is ready for input, answering start-up dialogs.
     pub fn wait_ready(&self, id: &str, timeout: Duration) -> Result<Status, EngineError> {
-        let record = self.terminal(id)?;
+        let record = match self.terminal(id) {
+            // Its watcher saw the window close first and has cleaned up already.
+            Err(EngineError::UnknownTerminal(_)) => {
+                return Err(EngineError::Exited {
+                    id: id.to_string(),
+                    detail: " while starting".into(),
+                });
+            }
+            other => other?,
+        };
         let provider = providers::get(&record.provider)?;
         let deadline = Instant::now() + timeout;
         loop {
