@@ -37,6 +37,14 @@ struct DeliveryLock(File);
 impl DeliveryLock {
     fn acquire(engine: &Engine, receiver: &str) -> Result<DeliveryLock, EngineError> {
         let path = engine.run_dir()?.join(format!("{receiver}.lock"));
+        DeliveryLock::acquire_at(&path, receiver, LOCK_WAIT)
+    }
+
+    fn acquire_at(
+        path: &std::path::Path,
+        receiver: &str,
+        wait: Duration,
+    ) -> Result<DeliveryLock, EngineError> {
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -46,14 +54,30 @@ impl DeliveryLock {
                 what: format!("cannot open {}", path.display()),
                 source,
             })?;
-        // Blocking: holders keep it for one capture and one paste (milliseconds).
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(EngineError::Io {
-                what: format!("cannot lock {}", path.display()),
-                source: std::io::Error::last_os_error(),
-            });
+        // Holders keep it for one delivery (a capture, a paste, a few seconds at most to see
+        // the turn taken). A holder that is stopped, not dead, would keep it forever: give up
+        // after LOCK_WAIT rather than hang; the messages stay queued for the next try.
+        let deadline = Instant::now() + wait;
+        loop {
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(DeliveryLock(file));
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::WouldBlock {
+                return Err(EngineError::Io {
+                    what: format!("cannot lock {}", path.display()),
+                    source: err,
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    id: receiver.to_string(),
+                    seconds: wait.as_secs(),
+                    what: "be free of another cao process typing into it",
+                });
+            }
+            std::thread::sleep(LOCK_POLL);
         }
-        Ok(DeliveryLock(file))
     }
 }
 
@@ -72,6 +96,11 @@ const SUBMIT_CONFIRM: Duration = Duration::from_millis(1500);
 /// again: a CLI may take a moment to repaint after the keys, and a second press would land on
 /// whatever comes next (often another dialog, whose default may be "exit").
 const DIALOG_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Longest wait for another process's delivery to the same terminal to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// Retry interval while that lock is held.
+const LOCK_POLL: Duration = Duration::from_millis(2);
 
 /// Screen re-read interval while confirming a submission.
 const CONFIRM_POLL: Duration = Duration::from_millis(10);
@@ -300,6 +329,23 @@ mod tests {
             updated_at: 0,
             error: None,
         }
+    }
+
+    #[test]
+    fn a_held_delivery_lock_is_waited_for_then_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abcd1234.lock");
+        let held = DeliveryLock::acquire_at(&path, "abcd1234", Duration::from_secs(1)).unwrap();
+        // Held elsewhere (a stopped process, say): a bounded wait, then a clear error.
+        let started = Instant::now();
+        let err = DeliveryLock::acquire_at(&path, "abcd1234", Duration::from_millis(200))
+            .err()
+            .expect("the lock is held");
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(err.to_string().contains("another cao process"), "{err}");
+        // Released: the next one gets it at once.
+        drop(held);
+        DeliveryLock::acquire_at(&path, "abcd1234", Duration::ZERO).unwrap();
     }
 
     #[test]
