@@ -49,7 +49,7 @@ impl DeliveryLock {
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)
+            .open(path)
             .map_err(|source| EngineError::Io {
                 what: format!("cannot open {}", path.display()),
                 source,
