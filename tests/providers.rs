@@ -49,6 +49,32 @@ fn recorded(name: &str, cli: &str, cases: &[(&str, Status, Option<&str>)]) {
     }
 }
 
+/// The session every CLI was recorded through (`../shared/fixtures/screens/<cli>/01..07`):
+/// idle, text typed, busy, answered `hello`, busy on an MCP call (twice), answered `tool`;
+/// then the CLI's own further screens in `more`.
+fn recorded_session(
+    name: &str,
+    cli: &str,
+    hello: &str,
+    tool: &str,
+    more: &[(&str, Status, Option<&str>)],
+) {
+    recorded(
+        name,
+        cli,
+        &[
+            ("01-idle.txt", IDLE, None),
+            ("02-typed.txt", IDLE, None),
+            ("03-processing.txt", BUSY, None),
+            ("04-completed.txt", DONE, Some(hello)),
+            ("05-mcp-processing.txt", BUSY, None),
+            ("06-mcp-toolcall.txt", BUSY, None),
+            ("07-mcp-completed.txt", DONE, Some(tool)),
+        ],
+    );
+    recorded(name, cli, more);
+}
+
 /// The mock's first answer, as the recorded CLIs render it.
 fn mock_reply(n: u32, said: &str) -> String {
     format!("MOCK REPLY #{n}: you said: {said}\n\nThis is line two of the mock answer.\nDone.")
@@ -62,17 +88,12 @@ fn mock_reply(n: u32, said: &str) -> String {
 fn claude_code_recorded_screens() {
     let hello = mock_reply(1, "Hello mock, please say something");
     let echo = "MOCK: tool result received: ECHO: hello from mock";
-    recorded(
+    recorded_session(
         "claude_code",
         "claude",
+        &hello,
+        echo,
         &[
-            ("01-idle.txt", IDLE, None),
-            ("02-typed.txt", IDLE, None),
-            ("03-processing.txt", BUSY, None),
-            ("04-completed.txt", DONE, Some(&hello)),
-            ("05-mcp-processing.txt", BUSY, None),
-            ("06-mcp-toolcall.txt", BUSY, None),
-            ("07-mcp-completed.txt", DONE, Some(echo)),
             ("10-everything-idle.txt", IDLE, None),
             ("11-pasted-multiline.txt", IDLE, None),
             ("12-after-enter.txt", BUSY, None),
@@ -123,17 +144,12 @@ fn codex_recorded_screens() {
             "MOCK: tool result received: Wall time: {secs} seconds\nOutput:\nECHO: hello from mock"
         )
     };
-    recorded(
+    recorded_session(
         "codex",
         "codex",
+        &hello,
+        &tool("0.0030"),
         &[
-            ("01-idle.txt", IDLE, None),
-            ("02-typed.txt", IDLE, None),
-            ("03-processing.txt", BUSY, None),
-            ("04-completed.txt", DONE, Some(&hello)),
-            ("05-mcp-processing.txt", BUSY, None),
-            ("06-mcp-toolcall.txt", BUSY, None),
-            ("07-mcp-completed.txt", DONE, Some(&tool("0.0030"))),
             // Enter right after typing became a newline: still at the prompt, text unsent.
             (
                 "08-fast-enter-newline-gotcha.txt",
@@ -155,17 +171,12 @@ fn codex_recorded_screens() {
 fn gemini_cli_recorded_screens() {
     let hello = mock_reply(2, "Hello mock, please say something");
     let tool = r#"MOCK: tool result received: {"output": "<untrusted_context>\nECHO: hello from mock\n</untrusted_context>"}"#;
-    recorded(
+    recorded_session(
         "gemini_cli",
         "gemini",
+        &hello,
+        tool,
         &[
-            ("01-idle.txt", IDLE, None),
-            ("02-typed.txt", IDLE, None),
-            ("03-processing.txt", BUSY, None),
-            ("04-completed.txt", DONE, Some(&hello)),
-            ("05-mcp-processing.txt", BUSY, None),
-            ("06-mcp-toolcall.txt", BUSY, None),
-            ("07-mcp-completed.txt", DONE, Some(tool)),
             ("08-fast-enter.txt", DONE, Some(tool)),
             ("09-paste-then-enter.txt", BUSY, None),
         ],
@@ -176,17 +187,12 @@ fn gemini_cli_recorded_screens() {
 fn opencode_recorded_screens() {
     let hello = mock_reply(1, "Hello mock, please say something");
     let echo = "MOCK: tool result received: ECHO: hello from mock";
-    recorded(
+    recorded_session(
         "opencode",
         "opencode",
+        &hello,
+        echo,
         &[
-            ("01-idle.txt", IDLE, None),
-            ("02-typed.txt", IDLE, None),
-            ("03-processing.txt", BUSY, None),
-            ("04-completed.txt", DONE, Some(&hello)),
-            ("05-mcp-processing.txt", BUSY, None),
-            ("06-mcp-toolcall.txt", BUSY, None),
-            ("07-mcp-completed.txt", DONE, Some(echo)),
             ("08-fast-enter.txt", BUSY, None),
             ("09-paste-then-enter.txt", BUSY, None),
             (
