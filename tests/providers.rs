@@ -852,6 +852,7 @@ fn command_for(name: &str, yolo: bool) -> (Vec<String>, Vec<(String, String)>, t
         yolo,
         working_dir: std::path::Path::new("/tmp"),
         scratch_dir: scratch.path(),
+        agents_dir: Some(scratch.path().join("agents")),
     };
     let p = provider(name);
     let argv = p
@@ -1148,4 +1149,28 @@ fn e2e_found_cases() {
         DONE,
         Some("Interrupted jobs:\nInterrupted job 1."),
     );
+}
+
+/// Kiro and Q load their agent by name: cao writes it into the CLI's agent directory (the one
+/// the launch resolved from the config file or the default) and names it on the command line.
+#[test]
+fn kiro_and_q_write_their_agent_where_the_launch_says() {
+    for name in ["kiro_cli", "q_cli"] {
+        let (argv, _, scratch) = command_for(name, true);
+        let agent = format!("cao-{}", spec_profile().name);
+        assert_eq!(
+            argv[1..4],
+            ["chat", "--agent", agent.as_str()],
+            "{name}: {argv:?}"
+        );
+        assert!(
+            argv.contains(&"--trust-all-tools".to_string()),
+            "{name}: {argv:?}"
+        );
+        let file = scratch.path().join("agents").join(format!("{agent}.json"));
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(written["name"], agent.as_str());
+        assert!(written["mcpServers"].get("cao").is_some(), "{written:#}");
+    }
 }

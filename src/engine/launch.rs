@@ -19,16 +19,17 @@ use crate::env;
 use crate::providers::{self, LaunchSpec, ProviderError};
 use crate::store::{TerminalRecord, now_ms};
 
-/// The config file's `[providers.NAME]` settings for this provider (none when the file cannot
-/// be read: a broken config must not stop agents from starting; `cao config` shows why).
-fn provider_overrides(engine: &Engine, provider: &str) -> ProviderSettings {
-    match Config::load(engine.home()) {
-        Ok(mut config) => config.providers.remove(provider).unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!("ignoring the config file: {e}");
-            ProviderSettings::default()
-        }
-    }
+/// The config file's `[providers.NAME]` settings for this provider and its agent directory
+/// (defaults only when the file cannot be read: a broken config must not stop agents from
+/// starting; `cao config` shows why).
+fn provider_settings(engine: &Engine, provider: &str) -> (ProviderSettings, Option<PathBuf>) {
+    let mut config = Config::load(engine.home()).unwrap_or_else(|e| {
+        tracing::warn!("ignoring the config file: {e}");
+        Config::defaults(engine.home())
+    });
+    let agents_dir = config.agents_dir(provider).map(|s| s.value);
+    let overrides = config.providers.remove(provider).unwrap_or_default();
+    (overrides, agents_dir)
 }
 
 /// A configured `executable`, checked before any window exists. The provider's `CAO_*_BIN`
@@ -66,7 +67,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     let mut profile = engine.profile(&req.profile)?;
     let provider =
         engine.resolve_provider(req.provider.as_deref(), &profile, req.caller.as_ref())?;
-    let overrides = provider_overrides(engine, provider.name());
+    let (overrides, agents_dir) = provider_settings(engine, provider.name());
     let executable = match (
         &overrides.executable,
         env::non_empty(provider.executable_var()),
@@ -123,6 +124,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         yolo: req.yolo,
         working_dir: &working_dir,
         scratch_dir: &scratch,
+        agents_dir,
     };
     let mut argv = provider.command(&executable, &spec)?;
     if let Some(args) = overrides.args {

@@ -8,7 +8,7 @@
 //! the prompt while a turn runs.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde_json::json;
 
@@ -120,13 +120,37 @@ pub(crate) fn legacy_last_response(lines: &[&str]) -> Option<String> {
     (!answer.is_empty()).then_some(answer)
 }
 
+/// The command line both CLIs share: `chat --agent cao-<profile>` after writing that agent
+/// into the CLI's agent directory, plus the model and, with `--yolo`, `--trust-all-tools`.
+pub(crate) fn command(
+    provider: &'static str,
+    executable: &Path,
+    spec: &LaunchSpec<'_>,
+) -> Result<Vec<String>, ProviderError> {
+    let dir = spec.agents_dir.as_ref().ok_or(ProviderError::Config {
+        provider,
+        reason: "cannot find the home directory to write the agent file into; set HOME or \
+                 `agents_dir` in cao's config file"
+            .into(),
+    })?;
+    let agent = write_agent_file(provider, dir, spec)?;
+    let mut argv = vec![
+        executable.display().to_string(),
+        "chat".into(),
+        "--agent".into(),
+        agent,
+    ];
+    screen::push_common_flags(&mut argv, spec, "--trust-all-tools");
+    Ok(argv)
+}
+
 /// Writes the agent file (`<dir>/cao-<profile>.json`) both CLIs load with `--agent`, and
 /// returns the agent name. The file is per profile, not per terminal, so it is simply
 /// rewritten on every launch; the terminal's identity is not in it (the CLI's MCP servers
 /// inherit `CAO_TERMINAL_ID` from the CLI's own environment).
 pub(crate) fn write_agent_file(
     provider: &'static str,
-    dir: PathBuf,
+    dir: &Path,
     spec: &LaunchSpec<'_>,
 ) -> Result<String, ProviderError> {
     let name = format!("cao-{}", spec.profile.name);
@@ -157,14 +181,6 @@ pub(crate) fn write_agent_file(
     })?;
     screen::write_private(provider, &dir.join(format!("{name}.json")), &text)?;
     Ok(name)
-}
-
-/// The user's home directory, needed for the CLIs' global agent directories.
-pub(crate) fn home(provider: &'static str) -> Result<PathBuf, ProviderError> {
-    dirs::home_dir().ok_or(ProviderError::Config {
-        provider,
-        reason: "cannot find the home directory to write the agent file into".into(),
-    })
 }
 
 #[cfg(test)]

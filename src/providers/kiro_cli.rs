@@ -45,16 +45,7 @@ impl Provider for KiroCli {
         executable: &Path,
         spec: &LaunchSpec<'_>,
     ) -> Result<Vec<String>, ProviderError> {
-        let dir = amazon_chat::home(NAME)?.join(".kiro").join("agents");
-        let agent = amazon_chat::write_agent_file(NAME, dir, spec)?;
-        let mut argv = vec![
-            executable.display().to_string(),
-            "chat".into(),
-            "--agent".into(),
-            agent,
-        ];
-        screen::push_common_flags(&mut argv, spec, "--trust-all-tools");
-        Ok(argv)
+        amazon_chat::command(NAME, executable, spec)
     }
 
     fn status(&self, screen: &str) -> Status {

@@ -138,6 +138,10 @@ pub struct LaunchSpec<'a> {
     pub working_dir: &'a Path,
     /// A private directory for files the CLI needs (e.g. an MCP config file).
     pub scratch_dir: &'a Path,
+    /// Where this CLI keeps its agent definitions (the config file's `agents_dir`, else the
+    /// CLI's default under the user's home), for CLIs that load an agent by name; `None` when
+    /// it has none or there is no home directory.
+    pub agents_dir: Option<PathBuf>,
 }
 
 /// How typed text becomes a submitted turn.

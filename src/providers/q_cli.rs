@@ -36,19 +36,7 @@ impl Provider for QCli {
         executable: &Path,
         spec: &LaunchSpec<'_>,
     ) -> Result<Vec<String>, ProviderError> {
-        let dir = amazon_chat::home(NAME)?
-            .join(".aws")
-            .join("amazonq")
-            .join("cli-agents");
-        let agent = amazon_chat::write_agent_file(NAME, dir, spec)?;
-        let mut argv = vec![
-            executable.display().to_string(),
-            "chat".into(),
-            "--agent".into(),
-            agent,
-        ];
-        screen::push_common_flags(&mut argv, spec, "--trust-all-tools");
-        Ok(argv)
+        amazon_chat::command(NAME, executable, spec)
     }
 
     fn status(&self, screen: &str) -> Status {
