@@ -10,5 +10,6 @@ pub mod logging;
 pub mod mcp;
 pub mod profiles;
 pub mod providers;
+pub mod records;
 pub mod store;
 pub mod tmux;

@@ -852,6 +852,7 @@ fn command_for(name: &str, yolo: bool) -> (Vec<String>, Vec<(String, String)>, t
         yolo,
         working_dir: std::path::Path::new("/tmp"),
         scratch_dir: scratch.path(),
+        cao_home: scratch.path(),
         agents_dir: Some(scratch.path().join("agents")),
     };
     let p = provider(name);

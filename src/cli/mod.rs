@@ -58,6 +58,9 @@ enum Command {
     /// Watch a pane and deliver its inbox (run by tmux pipe-pane).
     #[command(name = "_watch", hide = true)]
     Watch(internal::WatchArgs),
+    /// Record a CLI's hook or notify event (run by the agent CLI at the end of a turn).
+    #[command(name = "_hook", hide = true)]
+    Hook(internal::HookArgs),
 }
 
 /// Runs a parsed command line and maps errors to a message on stderr and exit code 1.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::McpServer => crate::mcp::serve(),
         Command::Exec(args) => internal::exec(args),
+        Command::Hook(args) => Ok(internal::hook(args)),
         Command::Install(args) => install::run(args),
         Command::Config(args) => config::run(args),
         command => engine_command(command),
@@ -91,7 +95,11 @@ fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Shutdown(args) => shutdown::run(&engine, args),
         Command::Profiles(args) => profiles::run(&engine, args),
         Command::Watch(args) => internal::watch(&engine, args),
-        Command::McpServer | Command::Exec(_) | Command::Install(_) | Command::Config(_) => {
+        Command::McpServer
+        | Command::Exec(_)
+        | Command::Hook(_)
+        | Command::Install(_)
+        | Command::Config(_) => {
             unreachable!("dispatched in run")
         }
     }

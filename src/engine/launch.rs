@@ -124,6 +124,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         yolo: req.yolo,
         working_dir: &working_dir,
         scratch_dir: &scratch,
+        cao_home: engine.home(),
         agents_dir,
     };
     let mut argv = provider.command(&executable, &spec)?;

@@ -782,6 +782,51 @@ impl Engine {
     }
 }
 
+/// Stores one hook event of terminal `id` (what `cao _hook` does when a CLI ends a turn)
+/// and rings the terminal's watcher and waiters. The payload is the argument when the CLI
+/// passes one, else stdin (skipped when it is a terminal: nothing would end it).
+pub fn record_hook(
+    home: &Path,
+    id: &str,
+    event: &str,
+    payload: Option<&str>,
+) -> Result<(), EngineError> {
+    validate_terminal_id(id)?;
+    let run_dir = home.join("run").join(id);
+    if !run_dir.is_dir() {
+        return Err(EngineError::UnknownTerminal(id.to_string()));
+    }
+    let payload = match payload {
+        Some(p) => p.to_string(),
+        None => read_hook_stdin(),
+    };
+    crate::records::hooks::append(&run_dir, event, &payload).map_err(|source| EngineError::Io {
+        what: format!("cannot record a hook event in {}", run_dir.display()),
+        source,
+    })?;
+    watcher::ring_all(&run_dir);
+    Ok(())
+}
+
+/// A hook's stdin payload, bounded in size and time (a CLI that never closes the pipe must
+/// not keep its hook, and so its turn, waiting).
+fn read_hook_stdin() -> String {
+    use std::io::{IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        return String::new();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let limit = crate::records::hooks::MAX_PAYLOAD_BYTES as u64 + 1;
+        let _ = std::io::stdin().lock().take(limit).read_to_end(&mut bytes);
+        let _ = tx.send(bytes);
+    });
+    rx.recv_timeout(Duration::from_secs(3))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
 /// Refuses empty or oversized messages.
 pub fn check_message(body: &str) -> Result<(), EngineError> {
     if body.trim().is_empty() {

@@ -293,3 +293,109 @@ fn on_pane_closed(
     }
     Ok(())
 }
+
+/// Prefix of the doorbells of processes waiting on a terminal's turn (a handoff): each
+/// waiter owns one FIFO in the terminal's run directory, rung by hook events and by the
+/// watcher when the pane's output settles.
+const WAITER_PREFIX: &str = "waiter-";
+
+/// A doorbell for one waiting process: block on it with [`Waiter::wait`] instead of
+/// polling the screen.
+pub struct Waiter {
+    path: std::path::PathBuf,
+    fifo: Option<std::fs::File>,
+}
+
+impl Waiter {
+    /// Creates a doorbell in `run_dir` (the terminal's run directory). Without one (the
+    /// FIFO cannot be made) `wait` just sleeps, and the caller's ticks still notice changes.
+    pub fn new(run_dir: &std::path::Path) -> Waiter {
+        use std::os::unix::ffi::OsStrExt;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = run_dir.join(format!(
+            "{WAITER_PREFIX}{}-{}.fifo",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::create_dir_all(run_dir);
+        let _ = std::fs::remove_file(&path);
+        let made = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .ok()
+            // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+            .is_some_and(|c| unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0);
+        let fifo = made
+            .then(|| {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&path)
+                    .ok()
+            })
+            .flatten();
+        Waiter { path, fifo }
+    }
+
+    /// Blocks until the doorbell rings or `timeout` passes; returns whether it rang. Rings
+    /// that came while nobody waited count: they wait in the FIFO.
+    pub fn wait(&mut self, timeout: Duration) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(fifo) = &mut self.fifo else {
+            std::thread::sleep(timeout);
+            return false;
+        };
+        let mut poll = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: poll(2) on one valid descriptor.
+        let ready = unsafe { libc::poll(&mut poll, 1, ms) } > 0;
+        if ready {
+            let mut buf = [0u8; 256];
+            while matches!(fifo.read(&mut buf), Ok(n) if n > 0) {}
+        }
+        ready
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Rings every doorbell in a terminal's run directory: its watcher's and its waiters'.
+/// Cheap when nobody waits (one directory listing).
+pub fn ring_all(run_dir: &std::path::Path) {
+    ring_matching(run_dir, |name| name.ends_with(".fifo"));
+}
+
+/// Rings only the waiters of a terminal (the watcher's own output is what it reports).
+fn ring_waiters(run_dir: &std::path::Path) {
+    ring_matching(run_dir, |name| name.starts_with(WAITER_PREFIX));
+}
+
+fn ring_matching(run_dir: &std::path::Path, wanted: impl Fn(&str) -> bool) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !wanted(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        // Non-blocking: a FIFO whose reader is gone fails at once instead of waiting.
+        if let Ok(mut fifo) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(entry.path())
+        {
+            let _ = fifo.write_all(b"!");
+        }
+    }
+}

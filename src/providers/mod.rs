@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::profiles::Profile;
+use crate::records::{RecordError, RecordFiles, Transcript};
 
 mod amazon_chat;
 mod claude_code;
@@ -136,8 +137,11 @@ pub struct LaunchSpec<'a> {
     pub yolo: bool,
     /// Directory the CLI starts in.
     pub working_dir: &'a Path,
-    /// A private directory for files the CLI needs (e.g. an MCP config file).
+    /// A private directory for files the CLI needs (e.g. an MCP config file): the
+    /// terminal's run directory, where its hook events and record go too.
     pub scratch_dir: &'a Path,
+    /// cao's state directory (`CAO_HOME`), for the hook commands a CLI is given.
+    pub cao_home: &'a Path,
     /// Where this CLI keeps its agent definitions (the config file's `agents_dir`, else the
     /// CLI's default under the user's home), for CLIs that load an agent by name; `None` when
     /// it has none or there is no home directory.
@@ -206,6 +210,13 @@ pub trait Provider: Send + Sync {
 
     /// The text of the last answer on `screen` (scrollback included), without UI chrome.
     fn last_response(&self, screen: &str) -> Result<String, ProviderError>;
+
+    /// The CLI's own record of the terminal's conversation (exact answers, turn ends,
+    /// usage); `None` for a CLI that keeps no record cao can read, whose screen is then
+    /// the only source.
+    fn transcript(&self, _files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        None
+    }
 
     /// Keys that answer a start-up dialog visible on `screen`, if any.
     fn startup_keys(&self, _screen: &str) -> Option<&'static [&'static str]> {
