@@ -24,14 +24,29 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7}",
-        "TERMINAL", "SESSION", "PROFILE", "PROVIDER", "STATUS", "INBOX"
+        "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}",
+        "TERMINAL", "SESSION", "PROFILE", "PROVIDER", "STATUS", "INBOX", "TOKENS IN/OUT"
     );
     for t in terminals {
         println!(
-            "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7}",
-            t.id, t.session, t.profile, t.provider, t.status, t.pending_messages
+            "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}",
+            t.id,
+            t.session,
+            t.profile,
+            t.provider,
+            t.status,
+            t.pending_messages,
+            tokens(t.usage.as_ref())
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `input/output` token counts, `-` where unknown.
+fn tokens(usage: Option<&crate::records::Usage>) -> String {
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+    match usage {
+        Some(u) => format!("{}/{}", count(u.input_tokens), count(u.output_tokens)),
+        None => "-".into(),
+    }
 }

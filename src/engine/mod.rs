@@ -18,11 +18,13 @@ use crate::providers::{self, Exit, McpServer, Provider, ProviderError, Status};
 use crate::store::{Message, MessageStatus, Store, StoreError, TerminalRecord};
 use crate::tmux::{PaneInfo, Tmux, TmuxError};
 
+mod answers;
 mod inbox;
 mod launch;
 pub mod watcher;
 pub mod workdir;
 
+pub use answers::{Answer, AnswerSource};
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use workdir::WorkdirError;
@@ -155,6 +157,8 @@ pub struct TerminalView {
     pub working_dir: String,
     /// Messages waiting in its inbox.
     pub pending_messages: u32,
+    /// Token usage of its conversation, from the CLI's record (`null` when unknown).
+    pub usage: Option<crate::records::Usage>,
 }
 
 /// Which part of a terminal's output to read.
@@ -186,11 +190,30 @@ pub struct HandoffOutcome {
     pub terminal_id: String,
     /// The worker's last answer.
     pub output: String,
+    /// Where the answer was read.
+    pub answer_source: AnswerSource,
+    /// The worker's token usage, when its CLI recorded it.
+    pub usage: Option<crate::records::Usage>,
 }
 
 /// How often waits re-read the screen: short enough to add little latency, long enough to
 /// cost nothing measurable (one `capture-pane` is ~2-3 ms).
 const POLL: Duration = Duration::from_millis(20);
+/// A handoff's safety tick while its task waits to be typed (start-up: dialogs, readiness);
+/// the worker's watcher rings sooner when the pane's output settles.
+const START_TICK: Duration = Duration::from_millis(250);
+/// A handoff's safety tick once the task is typed, for a CLI that keeps a record: its hook
+/// and its watcher ring on every event; the tick only bounds how late a lost ring or a
+/// cancellation is noticed (a look costs one small file read).
+const RECORD_TICK: Duration = Duration::from_millis(500);
+/// How often a handoff reads the screen of a CLI that keeps a record (for a question to the
+/// user, an error line, a closed window): one capture costs ~2-3 ms of CPU in cao and tmux.
+const SCREEN_TICK: Duration = Duration::from_secs(2);
+/// A handoff's tick for a CLI with no record, whose screen is the only source.
+const SCREEN_ONLY_TICK: Duration = Duration::from_millis(250);
+/// How long a finished-looking screen waits for the record to show the turn's end before
+/// the screen's answer is taken instead (a CLI release that moved or changed its record).
+const RECORD_GRACE: Duration = Duration::from_secs(5);
 /// Pause between the keys of a multi-key interrupt.
 const INTERRUPT_KEY_GAP: Duration = Duration::from_millis(150);
 /// How long an exiting CLI gets before its window is killed.
@@ -445,14 +468,25 @@ impl Engine {
             .store()
             .terminal(id)?
             .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
-        self.status_of(&record)
+        Ok(self.status_of(&record)?.0)
     }
 
-    /// The live status of a known terminal; a terminal whose pane is gone is forgotten.
-    fn status_of(&self, record: &TerminalRecord) -> Result<Status, EngineError> {
+    /// The live status of a known terminal (screen and record, see
+    /// [`answers::combined_status`]) and its usage; a terminal whose pane is gone is
+    /// forgotten.
+    fn status_of(
+        &self,
+        record: &TerminalRecord,
+    ) -> Result<(Status, Option<crate::records::Usage>), EngineError> {
         let provider = providers::get(&record.provider)?;
         match self.screen(record)? {
-            Some(screen) => Ok(provider.status(&screen)),
+            Some(screen) => {
+                let read = self.read_record(record, provider.as_ref());
+                Ok((
+                    answers::combined_status(provider.status(&screen), &read),
+                    answers::usage_of(&read),
+                ))
+            }
             None => {
                 self.forget(record, "exited")?;
                 Err(EngineError::UnknownTerminal(record.id.clone()))
@@ -462,12 +496,21 @@ impl Engine {
 
     /// A terminal's output: the last answer, or the whole scrollback.
     pub fn output(&self, id: &str, mode: OutputMode) -> Result<String, EngineError> {
-        let record = self.terminal(id)?;
-        let text = self.tmux.capture_all(&record.pane_id)?;
         match mode {
-            OutputMode::Full => Ok(text),
-            OutputMode::Last => Ok(providers::get(&record.provider)?.last_response(&text)?),
+            OutputMode::Full => {
+                let record = self.terminal(id)?;
+                Ok(self.tmux.capture_all(&record.pane_id)?)
+            }
+            OutputMode::Last => Ok(self.answer(id)?.text),
         }
+    }
+
+    /// A terminal's last answer: from its CLI's record when it keeps one, else the screen.
+    pub fn answer(&self, id: &str) -> Result<Answer, EngineError> {
+        let record = self.terminal(id)?;
+        let provider = providers::get(&record.provider)?;
+        let read = self.read_record(&record, provider.as_ref());
+        self.answer_of(&record, provider.as_ref(), &read)
     }
 
     /// Live terminals with their status, oldest first. Terminals whose window is gone are
@@ -482,10 +525,10 @@ impl Engine {
                 continue;
             };
             self.ensure_watcher(&record, Some(pane))?;
-            let provider = providers::get(&record.provider)?;
-            let status = match self.screen(&record)? {
-                Some(screen) => provider.status(&screen),
-                None => continue,
+            let status = match self.status_of(&record) {
+                Ok(status) => status,
+                Err(EngineError::UnknownTerminal(_)) => continue,
+                Err(e) => return Err(e),
             };
             views.push(self.view_of(record, status)?);
         }
@@ -503,8 +546,12 @@ impl Engine {
         self.view_of(record, status)
     }
 
-    /// A record and its live status as the row `cao list` / `list_terminals` show.
-    fn view_of(&self, record: TerminalRecord, status: Status) -> Result<TerminalView, EngineError> {
+    /// A record, its live status and usage as the row `cao list` / `list_terminals` show.
+    fn view_of(
+        &self,
+        record: TerminalRecord,
+        (status, usage): (Status, Option<crate::records::Usage>),
+    ) -> Result<TerminalView, EngineError> {
         let pending_messages = self.store().pending_count(&record.id)?;
         Ok(TerminalView {
             id: record.id,
@@ -515,6 +562,7 @@ impl Engine {
             created_by: record.created_by,
             working_dir: record.working_dir,
             pending_messages,
+            usage,
         })
     }
 
@@ -634,6 +682,12 @@ impl Engine {
     /// Runs `handoff`: a worker is created with `task` queued, and the call returns the
     /// worker's answer once it has completed, closing the worker. The whole call is bounded
     /// by `timeout`; on timeout the worker is left running for the caller to inspect.
+    ///
+    /// Waiting is event-driven: the worker's turn-end hook and its watcher (when the pane's
+    /// output settles) ring this call's doorbell; a slow tick covers a lost ring. When the
+    /// CLI keeps a record, the record says when the turn ended and holds the exact answer,
+    /// and the screen is read only every [`SCREEN_TICK`] for what only it shows (a
+    /// question, an error line, a window that closed).
     pub fn handoff(
         &self,
         mut req: CreateRequest,
@@ -649,31 +703,83 @@ impl Engine {
         let record = self.create_terminal(req)?;
         let id = record.id.clone();
         let provider = providers::get(&record.provider)?;
+        let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
         let task_id = self
             .store()
             .inbox(&id)?
             .first()
             .map(|m| m.id)
             .unwrap_or_default();
+        let keeps_record = self.read_record(&record, provider.as_ref()).is_some();
         let mut last_status: Option<Status> = None;
         let mut last_beat = Instant::now();
-        // The answer as last read: a CLI caught mid-repaint can look completed with half an
-        // answer, so the answer is taken only when two reads a poll apart agree.
+        let mut screen_status = Status::Processing;
+        let mut screen_read_at: Option<Instant> = None;
+        let mut delivered = false;
+        // Screen-only CLIs: a CLI caught mid-repaint can look completed with half an answer,
+        // so the answer is taken only when two reads agree.
         let mut answer_seen: Option<Result<String, String>> = None;
+        // Since when the screen has looked finished while the record showed no ended turn:
+        // past RECORD_GRACE the record is taken to be missing and the screen answers.
+        let mut screen_done_since: Option<Instant> = None;
         loop {
             if cancel.load(Ordering::SeqCst) {
                 let _ = self.interrupt(&id);
                 let _ = self.exit_terminal(&id);
                 return Err(EngineError::Cancelled(id));
             }
-            let Some(screen) = self.screen(&record)? else {
-                return Err(self.exited(&record, "before finishing the task"));
+            if !delivered {
+                delivered = self
+                    .store()
+                    .message(task_id)?
+                    .is_some_and(|m| m.status == MessageStatus::Delivered);
+            }
+            let read = if delivered && keeps_record {
+                self.read_record(&record, provider.as_ref())
+            } else {
+                None
             };
-            let delivered = self
-                .store()
-                .message(task_id)?
-                .is_some_and(|m| m.status == MessageStatus::Delivered);
-            let status = provider.status(&screen);
+            let record_ended = matches!(&read, Some(Ok(t)) if t.turns > 0 && t.turn_ended);
+            // The screen: on every look before the task is typed and for screen-only CLIs;
+            // with a record, only every SCREEN_TICK.
+            let screen_due = !delivered
+                || !keeps_record
+                || screen_read_at.is_none_or(|at| at.elapsed() >= SCREEN_TICK);
+            if screen_due && !record_ended {
+                let Some(screen) = self.screen(&record)? else {
+                    return Err(self.exited(&record, "before finishing the task"));
+                };
+                screen_read_at = Some(Instant::now());
+                screen_status = provider.status(&screen);
+                if !delivered {
+                    // Dialogs are answered once whoever asks (see `answer_dialog`); the task
+                    // is typed by the worker's watcher, or here when no watcher listens.
+                    if provider.startup_keys(&screen).is_some() {
+                        self.answer_dialog(&record, provider.as_ref())?;
+                    } else if screen_status.accepts_input() && !self.ring_watcher(&id) {
+                        self.deliver(&id)?;
+                    }
+                    screen_status = Status::Processing;
+                } else if screen_status == Status::WaitingUserAnswer
+                    || screen_status == Status::Error && !record_running(&read)
+                {
+                    let tail: Vec<&str> = providers::lines_from_bottom(&screen).take(6).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    return Err(EngineError::Stuck {
+                        id: id.clone(),
+                        status: screen_status,
+                        detail: format!(
+                            "the worker stopped with this on its screen:\n{}\nIt is still running: answer it with send_message, read it with the output tool, or close it.",
+                            tail.join("\n")
+                        ),
+                    });
+                }
+            }
+            let status = if delivered {
+                answers::combined_status(screen_status, &read)
+            } else {
+                Status::Processing
+            };
             if last_status != Some(status) || last_beat.elapsed() >= Duration::from_secs(5) {
                 progress(Progress {
                     terminal_id: id.clone(),
@@ -683,43 +789,40 @@ impl Engine {
                 last_status = Some(status);
                 last_beat = Instant::now();
             }
-            if !delivered {
-                // Dialogs are answered once whoever asks (see `answer_dialog`); the task is
-                // typed by the worker's watcher, or here when no watcher listens.
-                if provider.startup_keys(&screen).is_some() {
-                    self.answer_dialog(&record, provider.as_ref())?;
-                } else if status.accepts_input() && !self.ring_watcher(&id) {
-                    self.deliver(&id)?;
-                }
-            } else {
-                match status {
-                    Status::Completed => {
-                        let text = self.tmux.capture_all(&record.pane_id)?;
-                        let output = provider.last_response(&text).map_err(|e| e.to_string());
-                        if answer_seen.as_ref() == Some(&output) {
-                            let output = provider.last_response(&text)?;
-                            self.exit_terminal(&id)?;
-                            return Ok(HandoffOutcome {
-                                terminal_id: id,
-                                output,
-                            });
-                        }
-                        answer_seen = Some(output);
+            if delivered {
+                let finished = if record_ended {
+                    true
+                } else if keeps_record {
+                    // The record never showed the turn end: after a grace time with the
+                    // screen finished, the screen answers (and the result says so).
+                    if screen_status == Status::Completed {
+                        screen_done_since
+                            .get_or_insert_with(Instant::now)
+                            .elapsed()
+                            >= RECORD_GRACE
+                    } else {
+                        screen_done_since = None;
+                        false
                     }
-                    Status::WaitingUserAnswer | Status::Error => {
-                        let tail: Vec<&str> =
-                            providers::lines_from_bottom(&screen).take(6).collect();
-                        let tail: Vec<&str> = tail.into_iter().rev().collect();
-                        return Err(EngineError::Stuck {
-                            id: id.clone(),
-                            status,
-                            detail: format!(
-                                "the worker stopped with this on its screen:\n{}\nIt is still running: answer it with send_message, read it with the output tool, or close it.",
-                                tail.join("\n")
-                            ),
-                        });
-                    }
-                    Status::Idle | Status::Processing => answer_seen = None,
+                } else if screen_status == Status::Completed {
+                    let text = self.tmux.capture_all(&record.pane_id)?;
+                    let output = provider.last_response(&text).map_err(|e| e.to_string());
+                    let agreed = answer_seen.as_ref() == Some(&output);
+                    answer_seen = Some(output);
+                    agreed
+                } else {
+                    answer_seen = None;
+                    false
+                };
+                if finished {
+                    let answer = self.answer_of(&record, provider.as_ref(), &read)?;
+                    self.exit_terminal(&id)?;
+                    return Ok(HandoffOutcome {
+                        terminal_id: id,
+                        output: answer.text,
+                        answer_source: answer.source,
+                        usage: answer.usage,
+                    });
                 }
             }
             if Instant::now() >= deadline {
@@ -729,7 +832,14 @@ impl Engine {
                     what: "finish its task (it is still running: read it with the output tool or close it)",
                 });
             }
-            std::thread::sleep(POLL);
+            let tick = if !delivered {
+                START_TICK
+            } else if keeps_record {
+                RECORD_TICK
+            } else {
+                SCREEN_ONLY_TICK
+            };
+            waiter.wait(tick.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -825,6 +935,11 @@ fn read_hook_stdin() -> String {
     rx.recv_timeout(Duration::from_secs(3))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
+}
+
+/// Whether the record says a turn is under way (the screen's error line is then an old one).
+fn record_running(read: &answers::RecordRead) -> bool {
+    matches!(read, Some(Ok(t)) if t.turns > 0 && !t.turn_ended)
 }
 
 /// Refuses empty or oversized messages.

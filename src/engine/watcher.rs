@@ -24,6 +24,9 @@ const SETTLE: Duration = Duration::from_millis(12);
 const BUSY_CHECK: Duration = Duration::from_millis(150);
 /// Tick while messages wait (covers a stalled pipe).
 const PENDING_TICK: Duration = Duration::from_millis(500);
+/// Least time between two rings of the waiters (handoffs) while output keeps flowing; the
+/// output's last settle always rings.
+const WAITER_RING_GAP: Duration = Duration::from_millis(500);
 /// Tick with an empty inbox: only a safety net, since new mail rings the watcher's doorbell
 /// and the receiver's output wakes it. Each tick costs ~0.15 ms of CPU (a wake-up and one
 /// SQLite query), so it is kept slow: 50 idle terminals cost well under 0.1% of a core.
@@ -191,8 +194,12 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
         }
     });
 
+    let run_dir = engine.home().join("run").join(id);
     let mut ready = false;
     let mut dirty_since: Option<Instant> = None;
+    // Output not yet reported to the waiters, and when they were last rung.
+    let mut waiters_owed = false;
+    let mut waiters_rung = Instant::now();
     // Check at once: the CLI may have drawn its prompt before the pipe was attached.
     let mut check_now = true;
     loop {
@@ -206,11 +213,31 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
             Some(since) if pending || !ready => {
                 SETTLE.min(BUSY_CHECK.saturating_sub(since.elapsed()))
             }
+            _ if waiters_owed => SETTLE,
             Some(_) => IDLE_TICK,
             None if pending || !ready => PENDING_TICK,
             None => IDLE_TICK,
         };
-        match rx.recv_timeout(wait) {
+        let event = rx.recv_timeout(wait);
+        // Waiters hear of output when it settles, and at most every WAITER_RING_GAP while
+        // it flows: a handoff then looks at the record and screen when something changed.
+        match event {
+            Ok(Event::Output) => {
+                waiters_owed = true;
+                if waiters_rung.elapsed() >= WAITER_RING_GAP {
+                    ring_waiters(&run_dir);
+                    waiters_owed = false;
+                    waiters_rung = Instant::now();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if waiters_owed => {
+                ring_waiters(&run_dir);
+                waiters_owed = false;
+                waiters_rung = Instant::now();
+            }
+            _ => {}
+        }
+        match event {
             Ok(Event::Output) => {
                 dirty_since.get_or_insert_with(Instant::now);
                 if dirty_since.is_some_and(|s| s.elapsed() >= BUSY_CHECK) && (pending || !ready) {
@@ -230,6 +257,8 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
     if let Some(bell) = bell {
         let _ = std::fs::remove_file(bell);
     }
+    // A waiting handoff learns at once that the pane is gone.
+    ring_waiters(&run_dir);
     on_pane_closed(engine, &record, ready)
 }
 

@@ -80,6 +80,11 @@ pub struct HandoffResult {
     pub output: String,
     /// The worker's terminal id.
     pub terminal_id: String,
+    /// Where the answer was read: "record" (the CLI's own session record: the model's exact
+    /// text) or "screen" (the rendered terminal: formatting may be lost); null on failure.
+    pub answer_source: Option<engine::AnswerSource>,
+    /// The worker's token usage from its CLI's record; null when unknown.
+    pub usage: Option<crate::records::Usage>,
 }
 
 /// Parameters of `assign`.
@@ -157,6 +162,11 @@ pub struct OutputResult {
     pub status: Status,
     /// The text.
     pub output: String,
+    /// For mode "last": where the answer was read, "record" (the CLI's own session record:
+    /// the model's exact text) or "screen" (the rendered terminal); null for "full".
+    pub answer_source: Option<engine::AnswerSource>,
+    /// Token usage of the terminal's conversation from its CLI's record; null when unknown.
+    pub usage: Option<crate::records::Usage>,
 }
 
 /// Parameters of tools that act on one terminal.
@@ -402,6 +412,8 @@ impl CaoServer {
                 ),
                 output: done.output,
                 terminal_id: done.terminal_id,
+                answer_source: Some(done.answer_source),
+                usage: done.usage,
             })),
             Ok(Err(e)) => {
                 let terminal_id = match &e {
@@ -417,6 +429,8 @@ impl CaoServer {
                     "message": e.to_string(),
                     "output": "",
                     "terminal_id": terminal_id,
+                    "answer_source": null,
+                    "usage": null,
                 }));
                 Err(result)
             }
@@ -559,12 +573,20 @@ impl CaoServer {
     ) -> Result<Json<OutputResult>, CallToolResult> {
         let engine = self.engine.clone();
         let result = blocking(move || {
-            let status = engine.status(&p.terminal_id)?;
-            let output = engine.output(&p.terminal_id, p.mode)?;
+            let view = engine.view(&p.terminal_id)?;
+            let (output, answer_source) = match p.mode {
+                OutputMode::Last => {
+                    let answer = engine.answer(&p.terminal_id)?;
+                    (answer.text, Some(answer.source))
+                }
+                OutputMode::Full => (engine.output(&p.terminal_id, p.mode)?, None),
+            };
             Ok(OutputResult {
                 terminal_id: p.terminal_id,
-                status,
+                status: view.status,
                 output,
+                answer_source,
+                usage: view.usage,
             })
         })
         .await?;

@@ -15,6 +15,7 @@ use super::{
     lines_from_bottom,
 };
 use crate::env;
+use crate::records::{self, RecordError, RecordFiles, Transcript, hooks};
 
 /// The fake agent's provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,7 +81,18 @@ impl Provider for Fake {
             spec.profile.name.clone(),
             "--mcp-config".into(),
             mcp.to_string(),
+            "--session-record".into(),
+            records::fake::record_path(spec.scratch_dir)
+                .display()
+                .to_string(),
+            "--stop-hook".into(),
+            serde_json::to_string(&hooks::hook_argv(spec.cao_home, spec.terminal_id, "stop"))
+                .expect("an argv serializes"),
         ])
+    }
+
+    fn transcript(&self, files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        Some(records::fake::read(files))
     }
 
     fn startup_keys(&self, screen: &str) -> Option<&'static [&'static str]> {

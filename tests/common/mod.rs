@@ -243,3 +243,21 @@ pub fn processes_matching(needle: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// A long markdown answer that a screen cannot carry intact: over 100 lines with a heading,
+/// bold text, a nested list, a fenced block holding `<>&|{}`, a table, a 500-character line
+/// and unicode bullets. Returned byte for byte only from a CLI's own record.
+pub fn markdown_answer() -> String {
+    let mut text = String::from("## Findings for the parser\n\nThe **short** answer: it works.\n\n");
+    text.push_str("- first level\n  - second level, `inline code`\n    - third level\n\n");
+    text.push_str("```rust\nfn pick<T: Ord>(a: T, b: T) -> T {\n    if a > b && !(a < b) || false { a } else { b } // <>&|{}\n}\n```\n\n");
+    text.push_str("| column | value |\n|--------|-------|\n| alpha  | 1     |\n| beta   | 2     |\n\n");
+    let long: String = (0..50).map(|i| format!("word{i:03} ")).collect();
+    text.push_str(long.trim_end());
+    text.push_str("\n\n");
+    for i in 1..=80 {
+        text.push_str(&format!("• point {i}: ünïcödé → ✓ 日本語\n"));
+    }
+    text.push_str("\nThe last line of the answer.");
+    text
+}

@@ -18,6 +18,7 @@ use crate::editor::{Editor, EnterOutcome};
 use crate::keys::{Decoder, ESCAPE_WINDOW_MS, Key};
 use crate::mcp::{McpClients, result_text};
 use crate::scenario::{Plan, Scenario};
+use crate::session::{SessionRecord, TurnEnd};
 use crate::screen::{self, ASK_QUESTION, ERASE_LINE, FAILURE, INTERRUPTED, NL, PROMPT, WORKING};
 use crate::tty;
 
@@ -71,6 +72,9 @@ pub struct Agent {
     delay: Duration,
     enters: u8,
     transcript: Option<String>,
+    session: SessionRecord,
+    /// The input of the running turn (for the record's usage counts).
+    turn_input: String,
     scenario: Arc<Scenario>,
     mcp: Arc<McpClients>,
     decoder: Decoder,
@@ -95,6 +99,8 @@ impl Agent {
             delay: settings.delay,
             enters: settings.enters,
             transcript: settings.transcript,
+            session: settings.session,
+            turn_input: String::new(),
             scenario: Arc::new(settings.scenario),
             mcp: Arc::new(McpClients::new(settings.mcp)),
             decoder: Decoder::new(),
@@ -239,6 +245,7 @@ impl Agent {
                 },
                 Mode::Asking => {
                     if let EnterOutcome::Submit(text) = self.editor.enter(1) {
+                        // The reply continues the asking turn: no new turn in the record.
                         self.record(&text)?;
                         let answer = format!("fake answer: you said {text}");
                         self.start_turn(async move { Outcome::Answer(answer) }, None)?;
@@ -265,6 +272,8 @@ impl Agent {
         if directives.exit {
             return Ok(Some(3));
         }
+        self.session.user(&input)?;
+        self.turn_input = input.clone();
         let env = |name: &str| std::env::var(name).ok();
         let plan = self.scenario.plan(&input, &env);
         let mcp = Arc::clone(&self.mcp);
@@ -310,8 +319,15 @@ impl Agent {
         };
         let outcome = done.unwrap_or_else(|e| Outcome::Answer(format!("internal error: {e}")));
         let text = match outcome {
-            Outcome::Answer(answer) => screen::answer(&answer, started.elapsed()),
-            Outcome::Fail => screen::ended_with(FAILURE),
+            Outcome::Answer(answer) => {
+                self.session.assistant(&self.turn_input, &answer)?;
+                self.session.turn_end(TurnEnd::Answered)?;
+                screen::answer(&answer, started.elapsed())
+            }
+            Outcome::Fail => {
+                self.session.turn_end(TurnEnd::Failed)?;
+                screen::ended_with(FAILURE)
+            }
             Outcome::Ask => {
                 self.mode = Mode::Asking;
                 ASK_QUESTION.to_owned()
@@ -322,6 +338,7 @@ impl Agent {
 
     /// Stops the running turn (or abandons the question) and returns to the prompt.
     fn interrupt(&mut self) -> Result<()> {
+        self.session.turn_end(TurnEnd::Interrupted)?;
         let lead = match std::mem::replace(&mut self.mode, Mode::Prompt) {
             Mode::Working { task, .. } => {
                 // Dropping the turn cancels any tool call in flight (rmcp tells the server).

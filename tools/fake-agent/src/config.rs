@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::mcp::McpConfig;
 use crate::scenario::Scenario;
+use crate::session::SessionRecord;
 
 /// How long each turn "works" when the input does not say (`CAO_FAKE_DELAY_MS`).
 pub const ENV_DELAY_MS: &str = "CAO_FAKE_DELAY_MS";
@@ -42,6 +43,8 @@ pub struct Settings {
     pub startup: Duration,
     /// Whether the start-up dialogs come before the prompt.
     pub dialogs: bool,
+    /// The session record and turn-end hook (`--session-record`, `--stop-hook`).
+    pub session: SessionRecord,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
             transcript: non_empty_env(ENV_TRANSCRIPT),
             startup: Duration::from_millis(env_ms(ENV_STARTUP_MS)?.unwrap_or(0)),
             dialogs: non_empty_env(ENV_DIALOGS).is_some_and(|v| v.trim() == "1"),
+            session: SessionRecord::default(),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -75,7 +79,7 @@ impl Settings {
             };
             if !matches!(
                 flag.as_str(),
-                "--profile" | "--system-prompt" | "--mcp-config"
+                "--profile" | "--system-prompt" | "--mcp-config" | "--session-record" | "--stop-hook"
             ) {
                 continue; // Unknown flags and stray values are ignored, silently.
             }
@@ -85,6 +89,13 @@ impl Settings {
             match flag.as_str() {
                 "--profile" => settings.profile = Some(value),
                 "--system-prompt" => settings.system_prompt = Some(value),
+                "--session-record" => settings.session.path = Some(value),
+                "--stop-hook" => {
+                    settings.session.stop_hook = Some(
+                        serde_json::from_str(&value)
+                            .context("--stop-hook must be a JSON array of strings (an argv)")?,
+                    )
+                }
                 _ => settings
                     .mcp
                     .merge(McpConfig::parse(&json_or_file(&value, "--mcp-config")?)?),

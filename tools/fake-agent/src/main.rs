@@ -12,6 +12,7 @@ mod keys;
 mod mcp;
 mod scenario;
 mod screen;
+mod session;
 mod tty;
 
 use config::Settings;
