@@ -35,8 +35,29 @@ cao_node_major() {
   node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 }
 
+# The npm registry as the machine's npm client is configured: npm itself when it runs, else
+# the variables and .npmrc files npm would read. Never a literal address: mirrors and
+# private registries must keep working.
+cao_npm_registry() {
+  local registry="" rc
+  if command -v npm >/dev/null 2>&1; then
+    registry=$(npm config get registry 2>/dev/null)
+  fi
+  [ -n "$registry" ] || registry=${NPM_CONFIG_REGISTRY:-${npm_config_registry:-}}
+  for rc in "${NPM_CONFIG_USERCONFIG:-$HOME/.npmrc}" "${NPM_CONFIG_GLOBALCONFIG:-/etc/npmrc}"; do
+    [ -n "$registry" ] && break
+    [ -f "$rc" ] && registry=$(sed -n 's/^[[:space:]]*registry[[:space:]]*=[[:space:]]*//p' "$rc" | tail -n 1)
+  done
+  [ -n "$registry" ] || return 1
+  printf '%s' "${registry%/}"
+}
+
 cao_fetch_node() {
-  local dir=$PWD/.ci/node registry=https://registry.npmjs.org platform
+  local dir=$PWD/.ci/node registry platform
+  if ! registry=$(cao_npm_registry); then
+    echo "!! ci: no npm registry is configured (npm config, NPM_CONFIG_REGISTRY or an .npmrc); cannot fetch Node.js" >&2
+    return 1
+  fi
   case "$(uname -m)" in
     x86_64 | amd64) platform=linux-x64 ;;
     aarch64 | arm64) platform=linux-arm64 ;;
