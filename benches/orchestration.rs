@@ -851,6 +851,40 @@ fn close(engine: &Engine, ids: &[String]) {
     });
 }
 
+/// What waiting costs: `n` concurrent handoffs whose workers work 20 s, from a fresh MCP
+/// server. CPU is counted over the whole call for the MCP server and the tmux server with
+/// everything tmux ran and reaped (the workers' watchers, the fake agents themselves, their
+/// turn-end hooks): utime + stime + cutime + cstime. Returns (wall seconds, CPU seconds).
+fn waiting_cost(setup: &Setup, rt: &tokio::runtime::Runtime, n: usize) -> (f64, f64) {
+    let (client, pid) = setup.connect(rt, None);
+    let mut pids = vec![pid as i32];
+    pids.extend(tmux_server_pid(setup));
+    let before = ticks_secs(&pids);
+    let started = Instant::now();
+    rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let peer = client.peer().clone();
+            set.spawn(async move {
+                let r = call(
+                    &peer,
+                    "handoff",
+                    json!({"agent_profile": "developer", "message": format!("wait {i} [[sleep 20]]")}),
+                )
+                .await;
+                assert!(field(&r, "output").contains(&format!("wait {i}")));
+            });
+        }
+        set.join_all().await
+    });
+    let wall = started.elapsed().as_secs_f64();
+    // Let tmux reap the closed workers' processes so their CPU lands in its cutime.
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu = ticks_secs(&pids) - before;
+    let _ = rt.block_on(client.cancel());
+    (wall, cpu)
+}
+
 /// The engine's own status call.
 fn status_calls(engine: &Engine, id: &str) -> Vec<f64> {
     (0..RUNS * 3)
@@ -966,6 +1000,27 @@ fn main() {
         status_calls(&engine, &recv.id),
     ));
 
+    eprintln!("waiting: 10 concurrent 20 s handoffs, then 1...");
+    let mut waiting_notes = Vec::new();
+    for (n, target) in [(10usize, 3.0), (1, 1.0)] {
+        let (wall, cpu) = waiting_cost(&setup, &rt, n);
+        main_rows.push(Figure::new(
+            format!("{n} concurrent 20 s handoff(s): CPU while waiting, all processes"),
+            Unit::Pct,
+            target,
+            vec![cpu / wall * 100.0],
+        ));
+        waiting_notes.push(format!(
+            "{n} concurrent 20 s handoff(s): {cpu:.2} CPU-s in {wall:.1} s wall ({:.2} % of one core; target wall <= 25 s)",
+            cpu / wall * 100.0
+        ));
+    }
+    waiting_notes.push(
+        "for comparison (issue #11, same work): the original CAO 2.5.4, 10 handoffs: 3.1 CPU-s (1.2 %); \
+         cao before event-driven waits: 21.5 CPU-s (106 %) for 10, 14 % for 1"
+            .to_string(),
+    );
+
     // Scaling: 1, 10, 50 live terminals (the receiver plus idle fake agents). Handoffs come
     // from a caller outside cao, so each worker is in a session of its own.
     close(&engine, std::slice::from_ref(&sup.id));
@@ -1048,6 +1103,10 @@ fn main() {
          (10 ms ticks, which miss sub-tick wake-ups); the tmux server (not a cao process) {:.4} %",
         cpu.mean, cpu.whole, cpu.tmux_server
     );
+    println!();
+    for note in &waiting_notes {
+        println!("{note}");
+    }
     print_table("how cost grows with live terminals", &scale_rows);
     println!();
     for note in &cpu_notes {

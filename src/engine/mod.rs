@@ -421,6 +421,8 @@ impl Engine {
         };
         let provider = providers::get(&record.provider)?;
         let deadline = Instant::now() + timeout;
+        // Woken by the watcher when the pane's output settles; the tick covers a lost ring.
+        let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
         loop {
             let Some(screen) = self.screen(&record)? else {
                 return Err(self.exited(&record, "while starting"));
@@ -440,7 +442,7 @@ impl Engine {
                     what: "become ready",
                 });
             }
-            std::thread::sleep(POLL);
+            waiter.wait(START_TICK.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -740,12 +742,15 @@ impl Engine {
                 None
             };
             let record_ended = matches!(&read, Some(Ok(t)) if t.turns > 0 && t.turn_ended);
+            // A turn that ended without an answer (failed, interrupted) is for the screen to
+            // explain: it is read at once.
+            let ended_empty = record_ended && matches!(&read, Some(Ok(t)) if t.answer.is_none());
             // The screen: on every look before the task is typed and for screen-only CLIs;
             // with a record, only every SCREEN_TICK.
             let screen_due = !delivered
                 || !keeps_record
                 || screen_read_at.is_none_or(|at| at.elapsed() >= SCREEN_TICK);
-            if screen_due && !record_ended {
+            if screen_due && !record_ended || ended_empty {
                 let Some(screen) = self.screen(&record)? else {
                     return Err(self.exited(&record, "before finishing the task"));
                 };
@@ -762,7 +767,11 @@ impl Engine {
                     screen_status = Status::Processing;
                 } else if screen_status == Status::WaitingUserAnswer
                     || screen_status == Status::Error && !record_running(&read)
+                    || ended_empty
                 {
+                    if ended_empty && screen_status != Status::WaitingUserAnswer {
+                        screen_status = Status::Error;
+                    }
                     let tail: Vec<&str> = providers::lines_from_bottom(&screen).take(6).collect();
                     let tail: Vec<&str> = tail.into_iter().rev().collect();
                     return Err(EngineError::Stuck {

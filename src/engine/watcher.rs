@@ -24,9 +24,9 @@ const SETTLE: Duration = Duration::from_millis(12);
 const BUSY_CHECK: Duration = Duration::from_millis(150);
 /// Tick while messages wait (covers a stalled pipe).
 const PENDING_TICK: Duration = Duration::from_millis(500);
-/// Least time between two rings of the waiters (handoffs) while output keeps flowing; the
-/// output's last settle always rings.
-const WAITER_RING_GAP: Duration = Duration::from_millis(500);
+/// Least time between two rings of the waiters (handoffs, `cao launch`) while output keeps
+/// flowing (a spinner): the last output is always rung, at most this long after it.
+const WAITER_RING_GAP: Duration = Duration::from_millis(300);
 /// Tick with an empty inbox: only a safety net, since new mail rings the watcher's doorbell
 /// and the receiver's output wakes it. Each tick costs ~0.15 ms of CPU (a wake-up and one
 /// SQLite query), so it is kept slow: 50 idle terminals cost well under 0.1% of a core.
@@ -213,7 +213,7 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
             Some(since) if pending || !ready => {
                 SETTLE.min(BUSY_CHECK.saturating_sub(since.elapsed()))
             }
-            _ if waiters_owed => SETTLE,
+            _ if waiters_owed => SETTLE.max(WAITER_RING_GAP.saturating_sub(waiters_rung.elapsed())),
             Some(_) => IDLE_TICK,
             None if pending || !ready => PENDING_TICK,
             None => IDLE_TICK,
