@@ -15,6 +15,8 @@ use std::time::Duration;
 use super::screen::{self, dedent, indented, is_rule};
 use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
+use crate::records::claude_code as record;
+use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
 /// The Claude Code provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,6 +68,7 @@ impl Provider for ClaudeCode {
             // `--mcp-config` takes several values; the `=` form keeps it to exactly one.
             argv.push(format!("--mcp-config={}", file.display()));
         }
+        argv.extend(session_record(spec)?);
         Ok(argv)
     }
 
@@ -76,6 +79,10 @@ impl Provider for ClaudeCode {
         } else {
             Vec::new()
         }
+    }
+
+    fn transcript(&self, files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        Some(record::read(files))
     }
 
     fn status(&self, screen: &str) -> Status {
@@ -164,6 +171,57 @@ impl Provider for ClaudeCode {
         // non-empty input; on an empty one, twice quits.
         Exit::Keys(&["C-c", "C-c", "C-c"])
     }
+}
+
+/// Sets up this terminal's session record: a session id cao chose (so the transcript is
+/// `<config dir>/projects/<cwd>/<id>.jsonl`, written down in the run directory for the
+/// reader) and turn-end hooks added for this run only. `--settings` is merged with the
+/// user's own settings (hook lists are concatenated), so their hooks and permissions stay.
+fn session_record(spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+    let config_dir = record::config_dir(
+        std::env::var_os("CLAUDE_CONFIG_DIR").map(std::path::PathBuf::from),
+        dirs::home_dir(),
+    )
+    .ok_or_else(|| ProviderError::Config {
+        provider: NAME,
+        reason: "neither CLAUDE_CONFIG_DIR nor a home directory is set".into(),
+    })?;
+    let session = record::Session::new(&config_dir, spec.working_dir);
+    screen::write_scratch(
+        NAME,
+        spec.scratch_dir,
+        record::SESSION_FILE,
+        &serde_json::to_string(&session).expect("a session serializes"),
+    )?;
+    let hook = |event: &str| {
+        let command = hooks::hook_argv(spec.cao_home, spec.terminal_id, event)
+            .iter()
+            .map(|a| crate::tmux::shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        serde_json::json!([{ "hooks": [{ "type": "command", "command": command }] }])
+    };
+    let settings = serde_json::json!({
+        "hooks": {
+            // A turn that ended (Stop), failed on an API error (StopFailure fires instead of
+            // Stop), and a new transcript (SessionStart: `/clear` starts a new session id).
+            "Stop": hook(record::EVENT_STOP),
+            "StopFailure": hook(record::EVENT_STOP_FAILURE),
+            "SessionStart": hook(record::EVENT_SESSION_START),
+        }
+    });
+    let file = screen::write_scratch(
+        NAME,
+        spec.scratch_dir,
+        "claude-settings.json",
+        &settings.to_string(),
+    )?;
+    Ok(vec![
+        "--session-id".into(),
+        session.session_id.clone(),
+        "--settings".into(),
+        file.display().to_string(),
+    ])
 }
 
 /// Where the input box sits: the rule above it and the rule below it.
@@ -373,4 +431,67 @@ fn final_text_blocks(turn: &[&str]) -> String {
         .filter(|b| !b.is_empty())
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_launch_gets_its_own_session_and_turn_end_hooks() {
+        let scratch = tempfile::tempdir().unwrap();
+        let profile = crate::profiles::parse(
+            "---\nname: dev\ndescription: d\n---\nWrite code.\n",
+            "test",
+            crate::profiles::ProfileSource::BuiltIn,
+        )
+        .unwrap();
+        let home = scratch.path().join("cao home");
+        let spec = LaunchSpec {
+            terminal_id: "0a1b2c3d",
+            profile: &profile,
+            mcp_servers: Default::default(),
+            yolo: true,
+            working_dir: Path::new("/tmp"),
+            scratch_dir: scratch.path(),
+            cao_home: &home,
+            agents_dir: None,
+        };
+        let argv = ClaudeCode.command(Path::new("/bin/claude"), &spec).unwrap();
+        let after = |flag: &str| {
+            let i = argv.iter().position(|a| a == flag).unwrap();
+            argv[i + 1].clone()
+        };
+        let session: record::Session = serde_json::from_str(
+            &std::fs::read_to_string(scratch.path().join(record::SESSION_FILE)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(after("--session-id"), session.session_id);
+        assert!(
+            session
+                .transcript
+                .ends_with(format!("projects/-tmp/{}.jsonl", session.session_id))
+        );
+        let settings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(after("--settings")).unwrap()).unwrap();
+        for (hook, event) in [
+            ("Stop", record::EVENT_STOP),
+            ("StopFailure", record::EVENT_STOP_FAILURE),
+            ("SessionStart", record::EVENT_SESSION_START),
+        ] {
+            let command = settings["hooks"][hook][0]["hooks"][0]["command"]
+                .as_str()
+                .unwrap();
+            let want = hooks::hook_argv(&home, "0a1b2c3d", event)
+                .iter()
+                .map(|a| crate::tmux::shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_eq!(command, want);
+            assert!(command.contains("'--home' '"), "{command}");
+        }
+        // A second launch: another session.
+        let again = ClaudeCode.command(Path::new("/bin/claude"), &spec).unwrap();
+        assert!(!again.contains(&session.session_id));
+    }
 }
