@@ -64,7 +64,9 @@ impl Usage {
         self.input_tokens.is_some() || self.output_tokens.is_some() || self.cached_tokens.is_some()
     }
 
-    /// Field-wise sum; a field stays unknown only when it is unknown on both sides.
+    /// Field-wise sum; a field stays unknown only when it is unknown on both sides. An
+    /// inherent method (not `std::ops::Add`), so the parsers need no trait import.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, other: Usage) -> Usage {
         fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
             match (a, b) {
