@@ -12,7 +12,7 @@ use rmcp::model::{
     Request,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
-use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
@@ -37,26 +37,7 @@ impl ClientHandler for Recorder {
 type Client = RunningService<RoleClient, Recorder>;
 
 async fn connect(cao: &Cao, env: &[(&str, &str)]) -> (Client, Recorder) {
-    let cmd = tokio::process::Command::new(common::cao_bin());
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let transport = TokioChildProcess::new(cmd.configure(|c| {
-        c.arg("mcp-server").current_dir(cao.work.path());
-        let mut std_cmd = std::process::Command::new("true");
-        cao.apply_env(&mut std_cmd);
-        for (k, v) in std_cmd.get_envs() {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
-        for (k, v) in &env {
-            c.env(k, v);
-        }
-    }))
-    .expect("cao mcp-server starts");
+    let transport = TokioChildProcess::new(cao.mcp_server(env)).expect("cao mcp-server starts");
     let recorder = Recorder::default();
     let client = recorder.clone().serve(transport).await.expect("initialize");
     (client, recorder)

@@ -12,25 +12,13 @@ use std::time::Duration;
 use common::{Cao, markdown_answer, wait_for};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
-use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
 async fn connect(cao: &Cao) -> Client {
-    let cmd = tokio::process::Command::new(common::cao_bin());
-    let transport = TokioChildProcess::new(cmd.configure(|c| {
-        c.arg("mcp-server").current_dir(cao.work.path());
-        let mut std_cmd = std::process::Command::new("true");
-        cao.apply_env(&mut std_cmd);
-        for (k, v) in std_cmd.get_envs() {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
-    }))
-    .expect("cao mcp-server starts");
+    let transport = TokioChildProcess::new(cao.mcp_server(&[])).expect("cao mcp-server starts");
     ().serve(transport).await.expect("initialize")
 }
 

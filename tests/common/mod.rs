@@ -84,6 +84,25 @@ impl Cao {
         }
     }
 
+    /// A `cao mcp-server` command with this installation's environment (plus `extra`), run
+    /// in the working directory, for an rmcp client to spawn.
+    pub fn mcp_server(&self, extra: &[(&str, &str)]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(cao_bin());
+        cmd.arg("mcp-server").current_dir(self.work.path());
+        let mut std_cmd = Command::new("true");
+        self.apply_env(&mut std_cmd);
+        for (k, v) in std_cmd.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     /// A `cao` command with this installation's environment, run in the working directory.
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::new(cao_bin());
@@ -248,10 +267,13 @@ pub fn processes_matching(needle: &str) -> Vec<i32> {
 /// bold text, a nested list, a fenced block holding `<>&|{}`, a table, a 500-character line
 /// and unicode bullets. Returned byte for byte only from a CLI's own record.
 pub fn markdown_answer() -> String {
-    let mut text = String::from("## Findings for the parser\n\nThe **short** answer: it works.\n\n");
+    let mut text =
+        String::from("## Findings for the parser\n\nThe **short** answer: it works.\n\n");
     text.push_str("- first level\n  - second level, `inline code`\n    - third level\n\n");
     text.push_str("```rust\nfn pick<T: Ord>(a: T, b: T) -> T {\n    if a > b && !(a < b) || false { a } else { b } // <>&|{}\n}\n```\n\n");
-    text.push_str("| column | value |\n|--------|-------|\n| alpha  | 1     |\n| beta   | 2     |\n\n");
+    text.push_str(
+        "| column | value |\n|--------|-------|\n| alpha  | 1     |\n| beta   | 2     |\n\n",
+    );
     let long: String = (0..50).map(|i| format!("word{i:03} ")).collect();
     text.push_str(long.trim_end());
     text.push_str("\n\n");
