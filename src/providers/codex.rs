@@ -9,6 +9,11 @@
 //! ends with `Worked for ...`. Approval prompts put a numbered menu (`› 1. Yes, proceed`)
 //! above a `Press enter to confirm` footer.
 //!
+//! The session record (`records::codex`): each terminal gets `-c notify=[...]`, cao's hook
+//! (followed by the user's own top-level `notify`, which the override would otherwise
+//! drop), so every finished turn reports its thread id; the `CODEX_HOME` the terminal runs
+//! with is noted in its run directory, and the reader opens that thread's rollout there.
+//!
 //! Codex gives an MCP server only a whitelist of its own environment; cao's server gets the
 //! rest through `env_vars`, so the workers it starts inherit what the supervisor had.
 
@@ -18,6 +23,8 @@ use std::time::Duration;
 use super::screen::{self, dedent, indented, toml_string};
 use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
+use crate::records::codex as record;
+use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
 /// The Codex provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -81,6 +88,24 @@ impl Provider for Codex {
             spec,
             "--dangerously-bypass-approvals-and-sandbox",
         );
+        // The session record: Codex runs `notify` at the end of every finished turn with a
+        // payload naming the thread, whose rollout the reader then opens.
+        let codex_home = record::default_codex_home(None);
+        screen::write_scratch(
+            NAME,
+            spec.scratch_dir,
+            record::HOME_FILE,
+            &codex_home.display().to_string(),
+        )?;
+        let hook = hooks::hook_argv(spec.cao_home, spec.terminal_id, record::NOTIFY_EVENT);
+        let user = std::fs::read_to_string(codex_home.join("config.toml"))
+            .ok()
+            .and_then(|text| user_notify(&text));
+        let notify: Vec<String> = notify_argv(hook, user)
+            .iter()
+            .map(|a| toml_string(a))
+            .collect();
+        argv.extend(["-c".into(), format!("notify=[{}]", notify.join(", "))]);
         let prompt = spec.profile.system_prompt.trim();
         if !prompt.is_empty() {
             argv.extend([
@@ -130,6 +155,10 @@ impl Provider for Codex {
             }
         }
         Ok(argv)
+    }
+
+    fn transcript(&self, files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        Some(record::read(files))
     }
 
     fn status(&self, screen: &str) -> Status {
@@ -262,6 +291,100 @@ impl Provider for Codex {
     }
 }
 
+/// The notify program: cao's hook, then the user's own `notify` (which the `-c` override
+/// would otherwise replace) through `sh`, each given Codex's payload as its last argument.
+fn notify_argv(hook: Vec<String>, user: Option<Vec<String>>) -> Vec<String> {
+    let Some(user) = user.filter(|u| !u.is_empty()) else {
+        return hook;
+    };
+    let line = |argv: &[String]| -> String {
+        let mut words: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+        words.push("\"$1\"".into());
+        words.join(" ")
+    };
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("{}; {}", line(&hook), line(&user)),
+        "cao-codex-notify".into(),
+    ]
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// The user's top-level `notify = [...]` from Codex's `config.toml` (a plain array of
+/// strings before the first table); `None` when there is none or it is not that simple.
+fn user_notify(config: &str) -> Option<Vec<String>> {
+    let mut rest = None;
+    let mut offset = 0;
+    for line in config.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            break;
+        }
+        if let Some(after) = t.strip_prefix("notify")
+            && let Some(value) = after.trim_start().strip_prefix('=')
+        {
+            let start = offset + (line.len() - value.len());
+            rest = Some(&config[start..]);
+            break;
+        }
+        offset += line.len();
+    }
+    let mut chars = rest?.chars().peekable();
+    let skip_blank = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() {
+                chars.next();
+            } else if c == '#' {
+                while chars.next_if(|c| *c != '\n').is_some() {}
+            } else {
+                break;
+            }
+        }
+    };
+    skip_blank(&mut chars);
+    if chars.next()? != '[' {
+        return None;
+    }
+    let mut words = Vec::new();
+    loop {
+        skip_blank(&mut chars);
+        match chars.next()? {
+            ']' => return Some(words),
+            '\'' => words.push(chars.by_ref().take_while(|c| *c != '\'').collect()),
+            '"' => {
+                let mut word = String::new();
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            'n' => word.push('\n'),
+                            't' => word.push('\t'),
+                            'r' => word.push('\r'),
+                            '"' => word.push('"'),
+                            '\\' => word.push('\\'),
+                            _ => return None,
+                        },
+                        '\n' => return None,
+                        c => word.push(c),
+                    }
+                }
+                words.push(word);
+            }
+            _ => return None,
+        }
+        skip_blank(&mut chars);
+        match chars.next()? {
+            ',' => {}
+            ']' => return Some(words),
+            _ => return None,
+        }
+    }
+}
+
 /// Names of this process's environment variables that the CLI will also have (nesting
 /// markers and `TERM` are not passed on), minus those the server's config sets itself.
 fn forwarded_env_names(own: &std::collections::BTreeMap<String, String>) -> Vec<String> {
@@ -325,4 +448,52 @@ fn approval_prompt(lines: &[&str]) -> bool {
     });
     let modal = region.iter().any(|l| l.contains("[a] Accept"));
     (menu && footer) || modal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_notify_is_read_from_a_plain_top_level_array() {
+        let config = "model = \"o3\"\n# notify = [\"old\"]\nnotify = [\n  \"/usr/bin/say\", # speak\n  'C:\\x',\n  \"a \\\"b\\\"\",\n]\n[tui]\nnotify = [\"no\"]\n";
+        assert_eq!(
+            user_notify(config),
+            Some(vec![
+                "/usr/bin/say".to_string(),
+                "C:\\x".to_string(),
+                "a \"b\"".to_string()
+            ])
+        );
+        assert_eq!(
+            user_notify("notify = [\"notify-send\", \"Codex\"]\n"),
+            Some(vec!["notify-send".to_string(), "Codex".to_string()])
+        );
+        assert_eq!(user_notify("[tui]\nnotify = [\"x\"]\n"), None);
+        assert_eq!(user_notify("notify_me = [\"x\"]\n"), None);
+        assert_eq!(user_notify("notify = \"x\"\n"), None);
+        assert_eq!(user_notify("notify = [\"a\", 1]\n"), None);
+    }
+
+    #[test]
+    fn notify_runs_cao_then_the_users_program_with_the_payload() {
+        let hook = vec!["/bin/cao".to_string(), "_hook".to_string()];
+        assert_eq!(notify_argv(hook.clone(), None), hook);
+        assert_eq!(notify_argv(hook.clone(), Some(Vec::new())), hook);
+        let argv = notify_argv(hook, Some(vec!["say".into(), "it's".into()]));
+        assert_eq!(argv[..2], ["/bin/sh".to_string(), "-c".to_string()]);
+        assert_eq!(
+            argv[2],
+            "'/bin/cao' '_hook' \"$1\"; 'say' 'it'\\''s' \"$1\""
+        );
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .arg("{\"a\": 1}")
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap();
+        // Both commands were tried (neither exists here), each with the payload.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("/bin/cao") && err.contains("say"), "{err}");
+    }
 }
