@@ -12,6 +12,11 @@
 //!
 //! The profile's system prompt goes into `AGENTS.md` in a scratch directory named by
 //! `COPILOT_CUSTOM_INSTRUCTIONS_DIRS`; MCP servers go in through `--additional-mcp-config`.
+//!
+//! Answers and turn ends come from Copilot's own session record (see
+//! [`crate::records::copilot_cli`]): each terminal starts with a session id cao chose
+//! (`--session-id`), and a plugin in its run directory (`--plugin-dir`) whose `agentStop`
+//! and `errorOccurred` hooks run `cao _hook`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +26,7 @@ use serde_json::json;
 use super::screen::{self, dedent, indented, is_rule};
 use super::{LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
+use crate::records::{RecordError, RecordFiles, Transcript, copilot_cli};
 
 /// The Copilot CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,6 +80,10 @@ impl Provider for CopilotCli {
             // cao's own tools never ask: a worker must always be able to report back.
             argv.push("--allow-tool=cao".into());
         }
+        argv.extend(record_setup(
+            spec,
+            copilot_home(spec.working_dir).as_deref(),
+        )?);
         let prompt = spec.profile.system_prompt.trim();
         if !prompt.is_empty() {
             screen::write_private(
@@ -93,6 +103,10 @@ impl Provider for CopilotCli {
             "COPILOT_CUSTOM_INSTRUCTIONS_DIRS".into(),
             instructions_dir(spec.scratch_dir).display().to_string(),
         )]
+    }
+
+    fn transcript(&self, files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        Some(copilot_cli::read(files))
     }
 
     fn status(&self, screen: &str) -> Status {
@@ -209,6 +223,82 @@ fn fresh(conversation: &[&str]) -> bool {
         && conversation.iter().any(|l| l.contains("Copilot v"))
 }
 
+/// The flags that give this terminal its own session record and turn-end hooks, for a CLI
+/// whose home (configuration and state) directory is `copilot_home`:
+/// - `--session-id`: a new session id cao chose, saved in the run directory
+///   ([`copilot_cli::SESSION_FILE`]) so the reader opens exactly this session's
+///   `events.jsonl`, never another session in the same home (the user's, the supervisor's).
+/// - `--plugin-dir`: a plugin in the run directory whose hooks run `cao _hook` when the
+///   agent stops (`agentStop`, after the turn's end is in the record) and when a model call
+///   fails (`errorOccurred`, at every failed attempt, before the record says so).
+///
+/// Nothing is written outside the run directory. (Copilot itself creates an empty
+/// `plugin-data/_direct/<hash>` folder in its home for the plugin.)
+fn record_setup(
+    spec: &LaunchSpec<'_>,
+    copilot_home: Option<&Path>,
+) -> Result<Vec<String>, ProviderError> {
+    let mut flags = Vec::new();
+    if let Some(home) = copilot_home {
+        let session = copilot_cli::Session::new(home);
+        screen::write_private(
+            NAME,
+            &spec.scratch_dir.join(copilot_cli::SESSION_FILE),
+            &session.to_json(),
+        )?;
+        flags.push(format!("--session-id={}", session.session_id));
+    }
+    let plugin = spec.scratch_dir.join(PLUGIN_DIR);
+    screen::write_private(
+        NAME,
+        &plugin.join("plugin.json"),
+        &json!({
+            "name": "cao-record",
+            "description": "Tells cao when a turn ends.",
+            "version": "1.0.0",
+        })
+        .to_string(),
+    )?;
+    let hooks: serde_json::Map<String, serde_json::Value> = HOOK_EVENTS
+        .iter()
+        .map(|event| {
+            let argv = crate::records::hooks::hook_argv(spec.cao_home, spec.terminal_id, event);
+            let command: Vec<String> = argv.iter().map(|a| crate::tmux::shell_quote(a)).collect();
+            (
+                (*event).to_string(),
+                json!([{ "type": "command", "bash": command.join(" "), "timeoutSec": 10 }]),
+            )
+        })
+        .collect();
+    screen::write_private(
+        NAME,
+        &plugin.join("hooks").join("hooks.json"),
+        &json!({ "version": 1, "hooks": hooks }).to_string(),
+    )?;
+    flags.push(format!("--plugin-dir={}", plugin.display()));
+    Ok(flags)
+}
+
+/// The plugin folder in the run directory.
+const PLUGIN_DIR: &str = "copilot-plugin";
+
+/// The hook events reported to cao (payload on stdin: `sessionId`, `transcriptPath`,
+/// `stopReason` for `agentStop`; `error`, `errorContext`, `recoverable` for
+/// `errorOccurred`). An interrupt runs no hook.
+const HOOK_EVENTS: &[&str] = &["agentStop", "errorOccurred"];
+
+/// The home directory Copilot will use: `COPILOT_HOME`, else `~/.copilot`, as the CLI
+/// inherits them from cao.
+fn copilot_home(working_dir: &Path) -> Option<PathBuf> {
+    copilot_cli::copilot_home(
+        std::env::var_os("COPILOT_HOME").map(PathBuf::from),
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .or_else(dirs::home_dir),
+        working_dir,
+    )
+}
+
 fn instructions_dir(scratch: &Path) -> PathBuf {
     scratch.join("instructions")
 }
@@ -297,4 +387,68 @@ fn menu_dialog(lines: &[&str]) -> bool {
         .iter()
         .any(|l| l.contains("↑/↓ to navigate") && l.contains("enter to select"))
         && region.iter().any(|l| l.contains("❯ 1."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_terminal_gets_its_own_session_id_and_turn_end_hooks() {
+        let scratch = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let profile = crate::profiles::parse(
+            "---\nname: dev\ndescription: d\n---\nYou write code.\n",
+            "test",
+            crate::profiles::ProfileSource::BuiltIn,
+        )
+        .unwrap();
+        let spec = LaunchSpec {
+            terminal_id: "0a1b2c3d",
+            profile: &profile,
+            mcp_servers: Default::default(),
+            yolo: true,
+            working_dir: Path::new("/tmp"),
+            scratch_dir: scratch.path(),
+            cao_home: Path::new("/opt/cao home"),
+            agents_dir: None,
+        };
+        let flags = record_setup(&spec, Some(home.path())).unwrap();
+        let saved =
+            std::fs::read_to_string(scratch.path().join(copilot_cli::SESSION_FILE)).unwrap();
+        let session = copilot_cli::Session::from_json(&saved).unwrap();
+        assert_eq!(
+            session.session_dir,
+            home.path().join("session-state").join(&session.session_id)
+        );
+        assert_eq!(flags[0], format!("--session-id={}", session.session_id));
+        let plugin = scratch.path().join(PLUGIN_DIR);
+        assert_eq!(flags[1], format!("--plugin-dir={}", plugin.display()));
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(plugin.join("plugin.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["name"], "cao-record");
+        let hooks: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(plugin.join("hooks/hooks.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(hooks["version"], 1);
+        let stop = hooks["hooks"]["agentStop"][0]["bash"].as_str().unwrap();
+        assert!(
+            stop.ends_with(" '_hook' '--home' '/opt/cao home' '--event' 'agentStop' '0a1b2c3d'"),
+            "{stop}"
+        );
+        assert!(hooks["hooks"]["errorOccurred"][0]["bash"].is_string());
+        // Nothing is written in Copilot's home: the CLI creates its session there.
+        assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
+        // Without a home directory there is no session to name (the screen is used).
+        let other = tempfile::tempdir().unwrap();
+        let spec = LaunchSpec {
+            scratch_dir: other.path(),
+            ..spec
+        };
+        let flags = record_setup(&spec, None).unwrap();
+        assert!(flags[0].starts_with("--plugin-dir="));
+        assert!(!other.path().join(copilot_cli::SESSION_FILE).exists());
+    }
 }
