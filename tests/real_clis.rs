@@ -8,6 +8,13 @@
 //!   `send_message` back; both replies reach the supervisor as new turns.
 //! - `message_waits_while_busy`: a message sent to a real CLI while its model is still
 //!   streaming is typed only after the answer is finished.
+//! - `exact_answer`: this CLI as the worker of a supervisor running the next CLI in the ring
+//!   Claude Code → Codex → Gemini CLI → OpenCode → Copilot CLI → Claude Code (the worker's
+//!   profile, installed with `cao install`, names its provider) answers
+//!   `common::markdown_answer()`; the handoff result the supervisor's model gets carries it
+//!   byte for byte with `answer_source: "record"`. Run as on a user's machine: `TERM` as tmux
+//!   sets it, no `COLORTERM` (`exact_answer_gemini_cli_truecolor` once with
+//!   `COLORTERM=truecolor`).
 //!
 //! A CLI whose binary is missing (its `CAO_*_BIN` variable unset and nothing on `PATH`) is
 //! skipped with one line saying how to install it. `.ci/run` installs all five.
@@ -35,38 +42,129 @@ const WAIT: Duration = Duration::from_secs(180);
 /// One CLI wired to a scripted model: a cao installation whose agents run that CLI in the
 /// installation's throwaway `HOME`, seeded for offline use.
 struct Rig {
+    /// The CLI of the terminals the rig launches itself (the supervisor's).
     cli: Cli,
+    /// What failure messages call this rig: the CLI, or the worker/supervisor pair.
+    label: String,
+    /// Variables every cao command of the rig runs without (so no agent inherits them).
+    unset: Vec<&'static str>,
     model: ModelServer,
     proxy: RefusingProxy,
     cao: Cao,
+}
+
+/// What the agents of a rig are told about colour support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColorTerm {
+    /// [`clis::environment`] as it is.
+    AsSeeded,
+    /// No `COLORTERM` at all, as on most users' machines (tmux does not set it).
+    Unset,
+    /// `COLORTERM=truecolor`, as a truecolor terminal emulator exports it.
+    Truecolor,
 }
 
 impl Rig {
     /// The rig for `cli`, or `None` (after printing why) when its binary is not installed.
     fn new(cli: Cli) -> Option<Rig> {
         let bin = cli.binary()?;
+        Some(Rig::build(
+            cli,
+            &[(cli, bin)],
+            cli.label().to_string(),
+            ColorTerm::AsSeeded,
+        ))
+    }
+
+    /// A rig whose own terminals run `supervisor` and that can also run `worker` (both
+    /// binaries named by their variables, both CLIs' homes seeded); `None` (after a `SKIP`
+    /// line naming the missing CLI) when either is not installed.
+    fn pair(supervisor: Cli, worker: Cli, colorterm: ColorTerm) -> Option<Rig> {
+        let label = format!(
+            "{} worker under a {} supervisor{}",
+            worker.label(),
+            supervisor.label(),
+            match colorterm {
+                ColorTerm::Truecolor => " (COLORTERM=truecolor)",
+                _ => "",
+            }
+        );
+        let mut bins = Vec::new();
+        for cli in [worker, supervisor] {
+            let Some(bin) = cli.binary() else {
+                println!("SKIP {label}: {} is not installed", cli.label());
+                return None;
+            };
+            bins.push((cli, bin));
+        }
+        Some(Rig::build(supervisor, &bins, label, colorterm))
+    }
+
+    fn build(
+        cli: Cli,
+        bins: &[(Cli, std::path::PathBuf)],
+        label: String,
+        colorterm: ColorTerm,
+    ) -> Rig {
         let log = std::env::var_os("CAO_E2E_MODEL_LOG").map(std::path::PathBuf::from);
         let model = ModelServer::start(log);
         let proxy = RefusingProxy::start();
-        let mut cao = Cao::new()
-            .with_env("CAO_PROVIDER", cli.provider())
-            .with_env(cli.bin_var(), &bin.display().to_string());
+        let mut cao = Cao::new().with_env("CAO_PROVIDER", cli.provider());
+        for (cli, bin) in bins {
+            cao = cao.with_env(cli.bin_var(), &bin.display().to_string());
+        }
         let home = cao.user_home.path().to_path_buf();
         for (k, v) in clis::environment(&home, &model.url(), &proxy.url()) {
+            if k == "COLORTERM" && colorterm != ColorTerm::AsSeeded {
+                continue;
+            }
             cao = cao.with_env(&k, &v);
         }
+        let unset = match colorterm {
+            ColorTerm::AsSeeded => Vec::new(),
+            // Not even from the environment the tests were started in.
+            ColorTerm::Unset => vec!["COLORTERM"],
+            ColorTerm::Truecolor => {
+                cao = cao.with_env("COLORTERM", "truecolor");
+                Vec::new()
+            }
+        };
         clis::seed_home(&home, cao.work.path(), &model.url());
-        Some(Rig {
+        Rig {
             cli,
+            label,
+            unset,
             model,
             proxy,
             cao,
-        })
+        }
+    }
+
+    /// `cao ARGS` with this rig's environment.
+    fn cao_run(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = self.cao.cmd();
+        for key in &self.unset {
+            cmd.env_remove(key);
+        }
+        cmd.args(args).output().expect("cao runs")
+    }
+
+    /// `cao ARGS`, asserted to succeed; its stdout.
+    fn cao_ok(&self, args: &[&str]) -> String {
+        let out = self.cao_run(args);
+        assert!(
+            out.status.success(),
+            "{}: cao {args:?} failed: {}{}",
+            self.label,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// `cao launch --headless --yolo` of `profile` on this CLI; returns the terminal id.
     fn launch(&self, profile: &str) -> String {
-        let out = self.cao.ok(&[
+        let out = self.cao_ok(&[
             "launch",
             "--headless",
             "--yolo",
@@ -83,7 +181,7 @@ impl Rig {
 
     /// Live status of a terminal (`gone` once it has exited).
     fn status(&self, id: &str) -> String {
-        let out = self.cao.run(&["status", id]);
+        let out = self.cao_run(&["status", id]);
         if out.status.success() {
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         } else {
@@ -102,7 +200,7 @@ impl Rig {
             assert!(
                 Instant::now() < deadline,
                 "{}: terminal {id} never became {wanted:?} (last: {status})",
-                self.cli.label()
+                self.label
             );
             std::thread::sleep(Duration::from_millis(150));
         }
@@ -115,7 +213,7 @@ impl Rig {
             assert!(
                 Instant::now() < deadline,
                 "{}: timed out waiting until {what}",
-                self.cli.label()
+                self.label
             );
             std::thread::sleep(Duration::from_millis(150));
         }
@@ -126,7 +224,7 @@ impl Rig {
     fn wait_output(&self, id: &str, ok: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let out = self.cao.run(&["output", id]);
+            let out = self.cao_run(&["output", id]);
             let last = format!(
                 "{}{}",
                 String::from_utf8_lossy(&out.stdout),
@@ -138,7 +236,7 @@ impl Rig {
             assert!(
                 Instant::now() < deadline,
                 "{}: unexpected answer of {id}: {last:?}",
-                self.cli.label()
+                self.label
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -148,15 +246,15 @@ impl Rig {
     fn wait_model(&self, what: &str, pred: impl Fn(&Exchange) -> bool) -> Exchange {
         self.model
             .wait_for(what, WAIT, pred)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.cli.label()))
+            .unwrap_or_else(|e| panic!("{}: {e}", self.label))
     }
 
     fn inbox(&self, id: &str) -> Vec<Value> {
-        serde_json::from_str(&self.cao.ok(&["inbox", id, "--json"])).unwrap()
+        serde_json::from_str(&self.cao_ok(&["inbox", id, "--json"])).unwrap()
     }
 
     fn terminals(&self) -> Vec<Value> {
-        self.cao.list()
+        serde_json::from_str(&self.cao_ok(&["list", "--json"])).expect("list --json is JSON")
     }
 
     /// The tmux pane of terminal `id`.
@@ -209,6 +307,11 @@ impl Rig {
                 String::from_utf8_lossy(&screen.stdout).trim_end()
             );
         }
+        let log =
+            std::fs::read_to_string(self.cao.home.path().join("logs/cao.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        eprintln!("----- cao log (last 40 lines) -----\n{}", tail.join("\n"));
         eprintln!("----- model -----\n{}", self.model.summary());
         eprintln!("----- proxy -----\n{:?}", self.proxy.seen());
     }
@@ -223,7 +326,7 @@ impl Rig {
         }
         println!(
             "{} passed in {:.1}s",
-            self.cli.label(),
+            self.label,
             started.elapsed().as_secs_f64()
         );
     }
@@ -234,7 +337,7 @@ impl Drop for Rig {
     /// the agents), then any process still carrying this installation's `CAO_HOME` (Gemini
     /// CLI, for one, outlives a killed tmux server). The harness then kills the tmux server.
     fn drop(&mut self) {
-        let _ = self.cao.run(&["shutdown", "--all"]);
+        let _ = self.cao_run(&["shutdown", "--all"]);
         let marker = format!("CAO_HOME={}", self.cao.home.path().display());
         let me = std::process::id() as i32;
         for pid in processes_with_env(&marker) {
@@ -326,6 +429,267 @@ fn handoff(cli: Cli) {
             .collect();
         assert_eq!(left, vec![sup.clone()]);
     });
+}
+
+/// The supervisor of `worker` in [`exact_answer`]: the next CLI in the ring
+/// Claude Code → Codex → Gemini CLI → OpenCode → Copilot CLI → Claude Code, so each CLI is
+/// once the worker and once the supervisor, never of itself.
+fn ring_supervisor(worker: Cli) -> Cli {
+    let at = Cli::ALL.iter().position(|c| *c == worker).unwrap();
+    Cli::ALL[(at + 1) % Cli::ALL.len()]
+}
+
+/// The handoff result object (the one with `success` and `output`) inside a tool result as
+/// a CLI passed it to its model: raw JSON, JSON wrapped in the CLI's own envelope, or JSON
+/// escaped into a string of that envelope (Gemini's `{"output": "..."}`), nested any depth.
+fn handoff_object(raw: &str) -> Option<serde_json::Map<String, Value>> {
+    fn within(v: &Value) -> Option<serde_json::Map<String, Value>> {
+        match v {
+            Value::Object(m) if m.contains_key("success") && m.contains_key("output") => {
+                Some(m.clone())
+            }
+            Value::Object(m) => m.values().find_map(within),
+            Value::Array(a) => a.iter().find_map(within),
+            Value::String(s) => json_in(s).iter().find_map(within),
+            _ => None,
+        }
+    }
+    json_in(raw).iter().find_map(within)
+}
+
+/// The JSON values a text is or starts with at one of its `{`s (a CLI may put a prefix
+/// such as a tool name before the JSON).
+fn json_in(text: &str) -> Vec<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return vec![v];
+    }
+    text.match_indices('{')
+        .filter_map(|(at, _)| {
+            serde_json::Deserializer::from_str(&text[at..])
+                .into_iter::<Value>()
+                .next()?
+                .ok()
+        })
+        .filter(Value::is_object)
+        .collect()
+}
+
+/// Where `got` first differs from `want`, in a few lines: the line number, both lines (cut
+/// to the neighbourhood of the first differing character) and both sizes.
+fn first_difference(want: &str, got: &str) -> String {
+    let sizes = format!(
+        "want {} bytes in {} lines, got {} bytes in {} lines",
+        want.len(),
+        want.split('\n').count(),
+        got.len(),
+        got.split('\n').count()
+    );
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.split('\n').collect(), got.split('\n').collect());
+    let Some(n) = (0..w.len().max(g.len())).find(|&i| w.get(i) != g.get(i)) else {
+        return format!("identical ({sizes})");
+    };
+    let excerpt = |line: Option<&&str>| -> String {
+        let Some(line) = line else {
+            return "(no such line)".into();
+        };
+        let other = if w.get(n) == Some(line) {
+            g.get(n)
+        } else {
+            w.get(n)
+        };
+        let col = line
+            .chars()
+            .zip(other.map_or("", |o| *o).chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let from = col.saturating_sub(40);
+        let cut: String = line.chars().skip(from).take(120).collect();
+        let more = line.chars().count() > from + 120;
+        format!(
+            "{}{cut:?}{} (column {})",
+            if from > 0 { "…" } else { "" },
+            if more { "…" } else { "" },
+            col + 1
+        )
+    };
+    format!(
+        "first difference at line {}:\n  want: {}\n  got:  {}\n  ({sizes})",
+        n + 1,
+        excerpt(w.get(n)),
+        excerpt(g.get(n))
+    )
+}
+
+/// The initial environment of the CLI running in terminal `id` (its pane's process, which
+/// `cao _exec` became), or `None` when the terminal is gone.
+fn pane_env(rig: &Rig, id: &str) -> Option<Vec<(String, String)>> {
+    let out = rig
+        .cao
+        .tmux(&["list-panes", "-a", "-F", "#{pane_pid} #{window_name}"]);
+    let pid = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.ends_with(&format!("-{id}")))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(
+        env.split(|b| *b == 0)
+            .filter_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_string(), v.to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// Checks that a CLI got the terminal environment of a user's machine: `TERM` as tmux sets
+/// it for its panes, `COLORTERM` only in the truecolor case. Returns `TERM=… COLORTERM=…`.
+fn check_terminal_env(env: &[(String, String)], colorterm: ColorTerm, who: &str) -> String {
+    let get = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let term = get("TERM");
+    assert!(
+        term.is_some_and(|t| t.starts_with("screen") || t.starts_with("tmux")),
+        "{who} runs with TERM={term:?}, not the one tmux sets for its panes"
+    );
+    let want = match colorterm {
+        ColorTerm::Truecolor => Some("truecolor"),
+        _ => None,
+    };
+    assert_eq!(get("COLORTERM"), want, "{who}'s COLORTERM");
+    format!(
+        "TERM={} COLORTERM={}",
+        term.unwrap(),
+        want.unwrap_or("(unset)")
+    )
+}
+
+/// `worker` answers a supervisor of another CLI (see [`ring_supervisor`]) with
+/// [`common::markdown_answer`] (over 100 lines: a heading, a fenced block holding `<>&|{}`,
+/// a table, a 500-character line, unicode); the handoff result the supervisor's model gets
+/// must carry that text byte for byte, read from the worker's record.
+fn exact_answer(worker: Cli, colorterm: ColorTerm) {
+    let supervisor = ring_supervisor(worker);
+    let Some(rig) = Rig::pair(supervisor, worker, colorterm) else {
+        return;
+    };
+    rig.run(|rig| {
+        let answer = common::markdown_answer();
+        assert!(answer.lines().count() >= 100);
+        // The worker's profile, installed the way a user would: its provider is the worker CLI.
+        let profile = rig.cao.path("exact-worker.md");
+        std::fs::write(
+            &profile,
+            format!(
+                "---\nname: exact_worker\ndescription: Answers one question in full\nprovider: {}\n---\nAnswer the question you are given, completely.\n",
+                worker.provider()
+            ),
+        )
+        .unwrap();
+        rig.cao_ok(&["install", &profile.display().to_string()]);
+
+        rig.model.script(
+            Rule::when("E2E-EXACT-TASK")
+                .call(
+                    "handoff",
+                    json!({"agent_profile": "exact_worker", "message": "E2E-EXACT-WORKER: write up the findings", "timeout": 300}),
+                )
+                .say("SUPERVISOR-DONE: got the findings."),
+        );
+        rig.model
+            .script(Rule::when("E2E-EXACT-WORKER").say(&answer));
+        let sup = rig.launch("code_supervisor");
+        let sup_env = check_terminal_env(
+            &pane_env(rig, &sup).expect("the supervisor is running"),
+            colorterm,
+            "the supervisor",
+        );
+        rig.cao_ok(&["send", &sup, "E2E-EXACT-TASK: ask a worker for the findings"]);
+
+        let returned = |x: &Exchange| {
+            x.user_text.contains("E2E-EXACT-TASK") && !x.tool_results.is_empty()
+        };
+        // While the worker's answer streams (about 1.5 s), its terminal is still there. (A
+        // handoff that fails before its worker asks the model skips to the result.)
+        let first = rig.wait_model("the worker's task (or the handoff's result)", |x| {
+            x.user_text.contains("E2E-EXACT-WORKER") || returned(x)
+        });
+        let worker_env = rig
+            .terminals()
+            .iter()
+            .filter_map(|t| t["id"].as_str())
+            .find(|id| *id != sup)
+            .and_then(|id| pane_env(rig, id))
+            .map_or("not sampled (already closed)".to_string(), |env| {
+                check_terminal_env(&env, colorterm, "the worker")
+            });
+        let back = if returned(&first) {
+            first
+        } else {
+            rig.wait_model("the handoff's result", returned)
+        };
+        let raw = &back.tool_results[0];
+        let cut: String = raw.chars().take(600).collect();
+        let result = handoff_object(raw).unwrap_or_else(|| {
+            panic!("no handoff result object (with success and output) in the tool result: {cut}")
+        });
+        assert_eq!(
+            result.get("success"),
+            Some(&Value::Bool(true)),
+            "the handoff failed: {}",
+            result.get("message").unwrap_or(&Value::Null)
+        );
+        let output = result.get("output").and_then(Value::as_str).unwrap_or_default();
+        let source = result.get("answer_source").unwrap_or(&Value::Null);
+        let mut problems = Vec::new();
+        if source != "record" {
+            problems.push(format!("answer_source is {source}, not \"record\""));
+        }
+        if output != answer {
+            problems.push(format!(
+                "the output is not the scripted text: {}",
+                first_difference(&answer, output)
+            ));
+        }
+        assert!(problems.is_empty(), "{}", problems.join("; "));
+        println!(
+            "{}: output byte-exact ({} bytes), answer_source record, usage {}; supervisor {sup_env}, worker {worker_env}",
+            rig.label,
+            output.len(),
+            result.get("usage").unwrap_or(&Value::Null)
+        );
+    });
+}
+
+/// The decoding and diffing [`exact_answer`] relies on, offline.
+#[test]
+fn handoff_result_decoding() {
+    let answer = common::markdown_answer();
+    let raw = json!({"success": true, "output": answer, "answer_source": "record"}).to_string();
+    let escaped = json!({"output": raw}).to_string();
+    for wrapped in [
+        raw.clone(),
+        escaped.clone(),
+        json!({"output": escaped}).to_string(),
+        json!([{"type": "text", "text": raw}]).to_string(),
+        format!("cao_handoff returned: {raw}"),
+    ] {
+        let found = handoff_object(&wrapped).unwrap_or_else(|| panic!("not found in {wrapped}"));
+        assert_eq!(found["output"], answer.as_str());
+        assert_eq!(found["answer_source"], "record");
+    }
+    assert!(handoff_object(r#"{"output": "no result here"}"#).is_none());
+
+    assert!(first_difference(&answer, &answer).starts_with("identical"));
+    let changed = answer.replacen("point 42:", "point 42 :", 1);
+    let diff = first_difference(&answer, &changed);
+    assert!(
+        diff.contains("line 63:") && diff.contains("column 11"),
+        "{diff}"
+    );
+    let diff = first_difference(&answer, &format!("{answer}\n"));
+    assert!(diff.contains("line 104:"), "{diff}");
 }
 
 fn assign_and_replies(cli: Cli) {
@@ -505,6 +869,12 @@ macro_rules! real_cli_tests {
             fn message_waits_while_busy() {
                 super::message_waits_while_busy($cli);
             }
+
+            /// This CLI as the worker of the next CLI in the ring, without `COLORTERM`.
+            #[test]
+            fn exact_answer() {
+                super::exact_answer($cli, ColorTerm::Unset);
+            }
         }
     )*};
 }
@@ -516,6 +886,13 @@ real_cli_tests!(
     opencode => Cli::OpenCode,
     copilot_cli => Cli::Copilot,
 );
+
+/// The Gemini CLI worker's exact answer once more with `COLORTERM=truecolor`: the answer must
+/// not depend on how colourful the screen is.
+#[test]
+fn exact_answer_gemini_cli_truecolor() {
+    exact_answer(Cli::Gemini, ColorTerm::Truecolor);
+}
 
 // ---------------------------------------------------------------------------------------
 // Drift check
