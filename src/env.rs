@@ -12,6 +12,9 @@ pub const CAO_TERMINAL_ID: &str = "CAO_TERMINAL_ID";
 pub const CAO_ENABLE_WORKING_DIRECTORY: &str = "CAO_ENABLE_WORKING_DIRECTORY";
 /// `true` appends the sender's id and reply instructions to assign / send_message text.
 pub const CAO_ENABLE_SENDER_ID_INJECTION: &str = "CAO_ENABLE_SENDER_ID_INJECTION";
+/// `false` stops cao from adopting the tmux pane of a supervisor it did not start (its
+/// caller then gets a mailbox and collects replies with `wait_for_messages`). Default: on.
+pub const CAO_ADOPT: &str = "CAO_ADOPT";
 /// Tracing filter; logs go to a file under `CAO_HOME`, never to stdout (the MCP channel).
 pub const CAO_LOG: &str = "CAO_LOG";
 /// Overrides where the `fake` provider finds the fake agent binary.
@@ -69,6 +72,14 @@ pub fn flag(name: &str) -> bool {
     std::env::var(name)
         .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
         .unwrap_or(false)
+}
+
+/// A boolean variable: `default` when unset or empty, else whether it is `true`/`1`/`yes`.
+pub fn flag_or(name: &str, default: bool) -> bool {
+    match non_empty(name) {
+        None => default,
+        Some(_) => flag(name),
+    }
 }
 
 /// The value of a variable when set and not empty.

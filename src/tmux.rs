@@ -60,11 +60,13 @@ pub struct PaneInfo {
     pub piped: bool,
     /// The pane's current working directory.
     pub current_path: String,
+    /// The name of the program in the foreground of the pane (`claude`, `node`, `bash`).
+    pub current_command: String,
 }
 
 /// Field separator for `-F` formats: a control character no name contains.
 const SEP: char = '\u{1f}';
-const PANE_FORMAT: &str = "#{session_name}\u{1f}#{window_id}\u{1f}#{window_name}\u{1f}#{pane_id}\u{1f}#{pane_pid}\u{1f}#{pane_pipe}\u{1f}#{pane_current_path}";
+const PANE_FORMAT: &str = "#{session_name}\u{1f}#{window_id}\u{1f}#{window_name}\u{1f}#{pane_id}\u{1f}#{pane_pid}\u{1f}#{pane_pipe}\u{1f}#{pane_current_path}\u{1f}#{pane_current_command}";
 
 /// A handle on one tmux server (the default one, or `-L CAO_TMUX_SOCKET`).
 #[derive(Debug, Clone)]
@@ -320,6 +322,7 @@ fn parse_pane_line(line: &str) -> Option<PaneInfo> {
         pid: f.next()?.parse().ok()?,
         piped: f.next()? == "1",
         current_path: f.next()?.to_string(),
+        current_command: f.next().unwrap_or_default().to_string(),
     })
 }
 
@@ -334,12 +337,13 @@ mod tests {
 
     #[test]
     fn parses_a_pane_line() {
-        let line = "cao-a\u{1f}@1\u{1f}dev-1234\u{1f}%2\u{1f}42\u{1f}1\u{1f}/home/x";
+        let line = "cao-a\u{1f}@1\u{1f}dev-1234\u{1f}%2\u{1f}42\u{1f}1\u{1f}/home/x\u{1f}claude";
         let p = parse_pane_line(line).unwrap();
         assert_eq!(p.pane_id, "%2");
         assert_eq!(p.pid, 42);
         assert!(p.piped);
         assert_eq!(p.current_path, "/home/x");
+        assert_eq!(p.current_command, "claude");
     }
 
     #[test]

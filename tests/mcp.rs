@@ -77,7 +77,8 @@ async fn tools_have_schemas_annotations_and_instructions() {
             "handoff",
             "list_profiles",
             "list_terminals",
-            "send_message"
+            "send_message",
+            "wait_for_messages",
         ]
     );
     let tool = |n: &str| tools.iter().find(|t| t.name == n).unwrap().clone();
@@ -426,8 +427,11 @@ async fn assign_returns_at_once_and_the_task_is_typed_when_ready() {
     );
     let listed = call(&client, "list_terminals", json!({})).await;
     let s = listed.structured_content.unwrap();
-    assert_eq!(s["terminals"][0]["id"], id.as_str());
-    assert_eq!(s["terminals"][0]["profile"], "reviewer");
+    // A caller outside tmux is listed first, as its own mailbox, then its worker.
+    assert_eq!(s["terminals"][0]["id"], s["caller_id"]);
+    assert_eq!(s["terminals"][0]["kind"], "mailbox");
+    assert_eq!(s["terminals"][1]["id"], id.as_str());
+    assert_eq!(s["terminals"][1]["profile"], "reviewer");
     let out = call(&client, "get_terminal_output", json!({"terminal_id": id})).await;
     assert_eq!(
         out.structured_content.unwrap()["output"],
@@ -519,7 +523,8 @@ async fn caller_identity_comes_from_the_env_or_the_tmux_pane() {
     .await;
     assert_eq!(sent.structured_content.unwrap()["sender_id"], sup.as_str());
     client.cancel().await.unwrap();
-    // Outside any cao terminal: sent as "user".
+    // Outside any cao terminal (#17): sent as the caller's own mailbox id, stable for the
+    // server's life, so a reply can come back.
     let (client, _) = connect(&cao, &[]).await;
     let sent = call(
         &client,
@@ -528,7 +533,10 @@ async fn caller_identity_comes_from_the_env_or_the_tmux_pane() {
     )
     .await;
     let s = sent.structured_content.unwrap();
-    assert_eq!(s["sender_id"], "user");
+    let listed = call(&client, "list_terminals", json!({})).await;
+    let me = listed.structured_content.unwrap()["caller_id"].clone();
+    assert_eq!(s["sender_id"], me);
+    assert_ne!(me, json!("user"));
     assert!(s["created_at"].as_str().unwrap().ends_with('Z'));
     client.cancel().await.unwrap();
 }

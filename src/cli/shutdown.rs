@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 
 /// Arguments of `cao shutdown`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(session) = args.session {
         engine.shutdown_session(&session)?;
-        println!("shut down session {session}");
+        println!("shut down session {}", engine::cao_session_name(&session));
     } else if args.all {
         let sessions = engine.shutdown_all()?;
         if sessions.is_empty() {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::{Engine, EngineError};
 use crate::providers::{self, Status};
-use crate::store::{Message, TerminalRecord};
+use crate::store::{Message, TerminalKind, TerminalRecord};
 use crate::tmux::TmuxError;
 
 /// What one delivery attempt did.
@@ -152,6 +152,9 @@ impl Engine {
             return Ok(Delivery::Nothing);
         }
         let record = self.terminal(receiver)?;
+        if record.kind == TerminalKind::Mailbox {
+            return Ok(Delivery::Nothing); // Collected by its owner, never typed.
+        }
         let provider = providers::get(&record.provider)?;
         let _lock = DeliveryLock::acquire(self, receiver)?;
         let (requeued, failed) = self.store().recover_interrupted_claims(receiver)?;
@@ -168,6 +171,11 @@ impl Engine {
         };
         let status = provider.status(&screen);
         if !status.accepts_input() || provider.startup_keys(&screen).is_some() {
+            return Ok(Delivery::NotReady(status));
+        }
+        // A pane cao adopted has a user at its keyboard: never type over their half-typed
+        // input. The output of their typing wakes the watcher, which looks again.
+        if record.kind == TerminalKind::Adopted && !provider.input_is_empty(&screen) {
             return Ok(Delivery::NotReady(status));
         }
         let messages = self.store().claim_pending(receiver)?;

@@ -17,7 +17,7 @@ use super::{
 use crate::config::{Config, ProviderSettings, Setting};
 use crate::env;
 use crate::providers::{self, LaunchSpec, ProviderError};
-use crate::store::{TerminalRecord, now_ms};
+use crate::store::{TerminalKind, TerminalRecord, now_ms};
 
 /// The config file's `[providers.NAME]` settings for this provider and its agent directory
 /// (defaults only when the file cannot be read: a broken config must not stop agents from
@@ -90,7 +90,9 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     let caller_session = req
         .caller
         .as_ref()
-        .filter(|_| req.join_caller_session)
+        // Only a session cao made: workers of an adopted supervisor go into a cao session of
+        // their own, which `cao shutdown` may end without touching the user's session.
+        .filter(|c| req.join_caller_session && c.kind == TerminalKind::Created)
         .map(|c| c.session.clone())
         .filter(|s| tmux.has_session(s).unwrap_or(false));
     let id = new_terminal_id();
@@ -98,11 +100,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         (Some(s), _) => s.clone(),
         (None, Some(name)) => {
             validate_session_name(name)?;
-            let name = if name.starts_with(SESSION_PREFIX) {
-                name.clone()
-            } else {
-                format!("{SESSION_PREFIX}{name}")
-            };
+            let name = super::cao_session_name(name);
             if tmux.has_session(&name)? {
                 return Err(EngineError::SessionExists(name));
             }
@@ -190,6 +188,8 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         working_dir: cwd,
         created_at: now,
         last_active: now,
+        kind: TerminalKind::Created,
+        owner_pid: None,
     };
     engine.store().insert_terminal(&record)?;
     if let Some(message) = &req.initial_message {

@@ -15,16 +15,18 @@ use serde::Serialize;
 use crate::env;
 use crate::profiles::{self, Profile, ProfileError};
 use crate::providers::{self, Exit, McpServer, Provider, ProviderError, Status};
-use crate::store::{Message, MessageStatus, Store, StoreError, TerminalRecord};
+use crate::store::{Message, MessageStatus, Store, StoreError, TerminalKind, TerminalRecord};
 use crate::tmux::{PaneInfo, Tmux, TmuxError};
 
 mod answers;
+mod callers;
 mod inbox;
 mod launch;
 pub mod watcher;
 pub mod workdir;
 
 pub use answers::{Answer, AnswerSource};
+pub use callers::provider_for_client;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use workdir::WorkdirError;
@@ -106,6 +108,9 @@ pub enum EngineError {
     /// State store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An operation cao keeps off terminals it did not start.
+    #[error("terminal {id} is {what}; cao never exits or closes it")]
+    NotOurs { id: String, what: &'static str },
     /// Local file trouble (run directory, launch spec).
     #[error("{what}: {source}")]
     Io {
@@ -159,6 +164,9 @@ pub struct TerminalView {
     pub pending_messages: u32,
     /// Token usage of its conversation, from the CLI's record (`null` when unknown).
     pub usage: Option<crate::records::Usage>,
+    /// `created` (cao started it), `adopted` (a supervisor's pane cao did not start) or
+    /// `mailbox` (a caller outside tmux).
+    pub kind: TerminalKind,
 }
 
 /// Which part of a terminal's output to read.
@@ -238,6 +246,15 @@ fn validate_session_name(name: &str) -> Result<(), EngineError> {
         Ok(())
     } else {
         Err(EngineError::InvalidSessionName(name.to_string()))
+    }
+}
+
+/// The tmux name of cao session `name`: `cao-` in front unless it is there already.
+pub fn cao_session_name(name: &str) -> String {
+    if name.starts_with(SESSION_PREFIX) {
+        name.to_string()
+    } else {
+        format!("{SESSION_PREFIX}{name}")
     }
 }
 
@@ -321,11 +338,25 @@ impl Engine {
             .store()
             .terminal(id)?
             .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
-        if self.tmux.pane(&record.pane_id)?.is_none() {
-            self.forget(&record, "its window was closed")?;
+        if !self.is_alive(&record, None)? {
+            self.forget(&record, "is gone")?;
             return Err(EngineError::UnknownTerminal(id.to_string()));
         }
         Ok(record)
+    }
+
+    /// Whether a terminal still exists: its pane (among `panes` when the caller listed them
+    /// already), or for a mailbox the process that owns it.
+    fn is_alive(
+        &self,
+        record: &TerminalRecord,
+        panes: Option<&[PaneInfo]>,
+    ) -> Result<bool, EngineError> {
+        Ok(match (record.kind, panes) {
+            (TerminalKind::Mailbox, _) => record.owner_pid.is_some_and(callers::process_alive),
+            (_, Some(panes)) => panes.iter().any(|p| p.pane_id == record.pane_id),
+            (_, None) => self.tmux.pane(&record.pane_id)?.is_some(),
+        })
     }
 
     fn forget(&self, record: &TerminalRecord, reason: &str) -> Result<(), EngineError> {
@@ -366,8 +397,11 @@ impl Engine {
                 Err(e) => tracing::warn!("profile {}: {e}; falling back", profile.name),
             }
         }
-        if let Some(caller) = caller {
-            return Ok(providers::get(&caller.provider)?);
+        // A caller's CLI, when cao knows it (a mailbox's client may be anything).
+        if let Some(caller) = caller
+            && let Ok(p) = providers::get(&caller.provider)
+        {
+            return Ok(p);
         }
         // `CAO_PROVIDER`, else the config file's `default_provider`.
         let config = crate::config::Config::load(&self.home).unwrap_or_else(|e| {
@@ -480,6 +514,9 @@ impl Engine {
         &self,
         record: &TerminalRecord,
     ) -> Result<(Status, Option<crate::records::Usage>), EngineError> {
+        if record.kind == TerminalKind::Mailbox {
+            return Ok((Status::Idle, None));
+        }
         let provider = providers::get(&record.provider)?;
         match self.screen(record)? {
             Some(screen) => {
@@ -515,18 +552,24 @@ impl Engine {
         self.answer_of(&record, provider.as_ref(), &read)
     }
 
-    /// Live terminals with their status, oldest first. Terminals whose window is gone are
-    /// cleaned up here (tmux is the truth for liveness).
+    /// Live terminals with their status, oldest first (mailboxes of callers outside tmux are
+    /// not terminals on screen and are left out). Terminals whose window is gone are cleaned
+    /// up here (tmux is the truth for liveness).
     pub fn list(&self) -> Result<Vec<TerminalView>, EngineError> {
         let panes = self.tmux.list_panes()?;
         let records = self.store().terminals()?;
         let mut views = Vec::new();
         for record in records {
-            let Some(pane) = panes.iter().find(|p| p.pane_id == record.pane_id) else {
+            if record.kind == TerminalKind::Mailbox {
+                continue; // Not a terminal on screen; its owner sees it in list_terminals.
+            }
+            if !self.is_alive(&record, Some(&panes))? {
                 self.forget(&record, "exited")?;
                 continue;
-            };
-            self.ensure_watcher(&record, Some(pane))?;
+            }
+            if let Some(pane) = panes.iter().find(|p| p.pane_id == record.pane_id) {
+                self.ensure_watcher(&record, Some(pane))?;
+            }
             let status = match self.status_of(&record) {
                 Ok(status) => status,
                 Err(EngineError::UnknownTerminal(_)) => continue,
@@ -565,12 +608,14 @@ impl Engine {
             working_dir: record.working_dir,
             pending_messages,
             usage,
+            kind: record.kind,
         })
     }
 
     /// Asks a terminal's CLI to quit, waits briefly, then closes its window regardless.
     pub fn exit_terminal(&self, id: &str) -> Result<(), EngineError> {
         let record = self.terminal(id)?;
+        refuse_unless_created(&record)?;
         let provider = providers::get(&record.provider)?;
         let asked = match provider.exit() {
             Exit::Text(text) => self.type_turn(&record.pane_id, text, provider.as_ref()),
@@ -620,7 +665,7 @@ impl Engine {
         // Records of terminals whose server is already gone.
         let live = self.tmux.list_panes()?;
         for record in self.store().terminals()? {
-            if !live.iter().any(|p| p.pane_id == record.pane_id) {
+            if !self.is_alive(&record, Some(&live))? {
                 self.store()
                     .delete_terminal(&record.id, "cao was shut down")?;
             }
@@ -630,15 +675,26 @@ impl Engine {
 
     /// Exits the agents of one session and kills it.
     pub fn shutdown_session(&self, session: &str) -> Result<(), EngineError> {
+        // Only sessions cao made (`cao-*`; the prefix may be left out, as at launch): a
+        // user's own session, even one holding an adopted supervisor, is never killed.
+        let named = cao_session_name(session);
+        let session = named.as_str();
         if !self.tmux.has_session(session)? {
             return Err(EngineError::UnknownSession(session.to_string()));
         }
-        let records: Vec<TerminalRecord> = self
+        let (records, adopted): (Vec<TerminalRecord>, Vec<TerminalRecord>) = self
             .store()
             .terminals()?
             .into_iter()
             .filter(|r| r.session == session)
-            .collect();
+            .partition(|r| r.kind == TerminalKind::Created);
+        if !adopted.is_empty() {
+            // A supervisor the user started lives in this session: close cao's windows only.
+            for record in &records {
+                self.exit_terminal(&record.id)?;
+            }
+            return Ok(());
+        }
         for record in &records {
             if let Ok(provider) = providers::get(&record.provider) {
                 let _ = self
@@ -885,7 +941,12 @@ impl Engine {
         check_message(body)?;
         let record = self.terminal(receiver)?;
         let message = self.store().enqueue(sender, receiver, body)?;
-        self.ensure_watcher(&record, None)?;
+        if record.kind == TerminalKind::Mailbox {
+            // Wakes a `wait_for_messages` of the mailbox's owner.
+            watcher::ring_all(&self.record_files(&record).run_dir);
+        } else {
+            self.ensure_watcher(&record, None)?;
+        }
         Ok(message)
     }
 
@@ -944,6 +1005,21 @@ fn read_hook_stdin() -> String {
     rx.recv_timeout(Duration::from_secs(3))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
+}
+
+/// Refuses to exit or close a terminal cao did not start.
+fn refuse_unless_created(record: &TerminalRecord) -> Result<(), EngineError> {
+    match record.kind {
+        TerminalKind::Created => Ok(()),
+        TerminalKind::Adopted => Err(EngineError::NotOurs {
+            id: record.id.clone(),
+            what: "a pane cao adopted (a supervisor you started yourself)",
+        }),
+        TerminalKind::Mailbox => Err(EngineError::NotOurs {
+            id: record.id.clone(),
+            what: "the mailbox of a caller outside tmux",
+        }),
+    }
 }
 
 /// Whether the record says a turn is under way (the screen's error line is then an old one).

@@ -4,24 +4,26 @@
 //! Nothing but JSON-RPC is ever written to stdout.
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ServerCapabilities,
-    ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ProgressNotificationParam, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{Json, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{self, CreateRequest, Engine, EngineError, OutputMode, USER_SENDER};
+use crate::engine::{self, CreateRequest, Engine, EngineError, OutputMode};
 use crate::env;
 use crate::providers::Status;
+use crate::store::TerminalRecord;
 
 /// Serves MCP on stdin/stdout until the client disconnects.
 pub fn serve() -> anyhow::Result<ExitCode> {
@@ -33,13 +35,18 @@ pub fn serve() -> anyhow::Result<ExitCode> {
         .max_blocking_threads(64)
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let service = CaoServer::new(engine)
-            .serve(rmcp::transport::stdio())
-            .await?;
+    let server = CaoServer::new(engine.clone());
+    let caller = server.caller.clone();
+    let served = runtime.block_on(async move {
+        let service = server.serve(rmcp::transport::stdio()).await?;
         service.waiting().await?;
         anyhow::Ok(())
-    })?;
+    });
+    // The caller's identity ends with this server (a mailbox goes; an adopted pane stays).
+    if let Some(record) = caller.known() {
+        engine.release_caller(&record);
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -108,6 +115,8 @@ pub struct AssignResult {
     pub terminal_id: String,
     /// What happened, in one sentence.
     pub message: String,
+    /// Your own terminal id: where the worker's send_message should go.
+    pub caller_id: String,
 }
 
 /// Parameters of `send_message`.
@@ -169,6 +178,43 @@ pub struct OutputResult {
     pub usage: Option<crate::records::Usage>,
 }
 
+/// Parameters of `wait_for_messages`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct WaitParams {
+    /// Longest wait in seconds (1-3600, default 60); returns as soon as a message is there.
+    #[serde(default = "default_wait")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub timeout: u64,
+}
+
+fn default_wait() -> u64 {
+    60
+}
+
+/// One message handed out by `wait_for_messages`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReceivedMessage {
+    /// Id of the message.
+    pub message_id: i64,
+    /// Who sent it (a terminal id, or "user").
+    pub sender_id: String,
+    /// The text.
+    pub message: String,
+    /// When it was sent (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// Result of `wait_for_messages`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WaitResult {
+    /// Your terminal id (where workers send their messages).
+    pub caller_id: String,
+    /// The messages that were waiting, oldest first; each is handed out only once.
+    pub messages: Vec<ReceivedMessage>,
+    /// True when the wait ended with no message (timeout or cancellation).
+    pub timed_out: bool,
+}
+
 /// Parameters of tools that act on one terminal.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct TerminalParams {
@@ -212,6 +258,67 @@ pub struct CaoServer {
     tool_router: ToolRouter<CaoServer>,
     working_directory_enabled: bool,
     sender_id_injection: bool,
+    /// Who calls through this server.
+    caller: Arc<Caller>,
+}
+
+impl CaoServer {
+    /// For a caller whose messages cannot be typed in (a mailbox), a line at the end of a
+    /// tool result saying how many wait and how to read them.
+    async fn note_waiting_messages(&self, result: &mut CallToolResult) {
+        let Some(caller) = self.caller.known() else {
+            return;
+        };
+        if caller.kind != crate::store::TerminalKind::Mailbox {
+            return;
+        }
+        let engine = self.engine.clone();
+        let id = caller.id.clone();
+        let waiting = tokio::task::spawn_blocking(move || engine.pending_messages(&id))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+        if waiting > 0 {
+            result.content.push(ContentBlock::text(format!(
+                "[cao] {waiting} message(s) wait for you (terminal {}): call wait_for_messages to read them.",
+                caller.id
+            )));
+        }
+    }
+}
+
+/// The caller of one MCP server: decided on its first tool call, then stable for the
+/// server's life.
+#[derive(Default)]
+struct Caller {
+    /// The name the MCP client gave in `initialize` (which CLI calls, for adoption).
+    client_name: Mutex<Option<String>>,
+    /// The caller's terminal, once decided.
+    record: Mutex<Option<TerminalRecord>>,
+}
+
+impl Caller {
+    /// The caller's terminal (see `Engine::identify_caller`). Runs on a blocking thread.
+    fn resolve(&self, engine: &Engine) -> Result<TerminalRecord, EngineError> {
+        let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = record.as_ref() {
+            return Ok(known.clone());
+        }
+        let client = self
+            .client_name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let found = engine.identify_caller(client.as_deref())?;
+        *record = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The terminal, if decided (without deciding it).
+    fn known(&self) -> Option<TerminalRecord> {
+        self.record.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// A tool failure: `isError: true` with a message that says what to do next.
@@ -324,6 +431,7 @@ impl CaoServer {
             tool_router,
             working_directory_enabled,
             sender_id_injection,
+            caller: Arc::default(),
         }
     }
 
@@ -366,14 +474,15 @@ impl CaoServer {
         let flag = cancel.clone();
         let task = p.message;
         let profile = p.agent_profile;
+        let who = self.caller.clone();
         let mut work = tokio::task::spawn_blocking(move || {
-            let caller = engine.caller()?;
+            let caller = who.resolve(&engine)?;
             engine.handoff(
                 CreateRequest {
                     profile,
-                    join_caller_session: caller.is_some(),
+                    join_caller_session: true,
                     working_dir,
-                    caller,
+                    caller: Some(caller),
                     yolo: env::flag(env::CAO_YOLO),
                     ..Default::default()
                 },
@@ -452,34 +561,38 @@ impl CaoServer {
         let working_dir = self.working_dir(p.working_directory)?;
         let engine = self.engine.clone();
         let inject = self.sender_id_injection;
-        let record = blocking(move || {
-            let caller = engine.caller()?;
+        let who = self.caller.clone();
+        let (record, caller_id) = blocking(move || {
+            let caller = who.resolve(&engine)?;
             let mut task = p.message;
             engine::check_message(&task)?;
-            if inject && let Some(caller) = &caller {
+            if inject {
                 task.push_str(&format!(
                     "\n\n[cao] This task comes from terminal {id}. When you have finished, call the send_message tool with receiver_id \"{id}\" and your result.",
                     id = caller.id
                 ));
             }
-            engine.create_terminal(CreateRequest {
+            let caller_id = caller.id.clone();
+            let record = engine.create_terminal(CreateRequest {
                 profile: p.agent_profile,
-                join_caller_session: caller.is_some(),
+                join_caller_session: true,
                 working_dir,
-                caller,
+                caller: Some(caller),
                 yolo: env::flag(env::CAO_YOLO),
                 initial_message: Some(task),
                 ..Default::default()
-            })
+            })?;
+            Ok((record, caller_id))
         })
         .await?;
         Ok(Json(AssignResult {
             success: true,
             message: format!(
-                "worker {} ({} on {}) started; its task is typed as soon as it is ready",
+                "worker {} ({} on {}) started; its task is typed as soon as it is ready. Your terminal id is {caller_id}: the worker reports back with send_message to {caller_id}",
                 record.id, record.profile, record.provider
             ),
             terminal_id: record.id,
+            caller_id,
         }))
     }
 
@@ -496,13 +609,12 @@ impl CaoServer {
     ) -> Result<Json<SendMessageResult>, CallToolResult> {
         let engine = self.engine.clone();
         let inject = self.sender_id_injection;
+        let who = self.caller.clone();
         let message = blocking(move || {
-            let sender = engine
-                .caller()?
-                .map_or(USER_SENDER.to_string(), |c| c.id);
+            let sender = who.resolve(&engine)?.id;
             let mut body = p.message;
             engine::check_message(&body)?;
-            if inject && sender != USER_SENDER {
+            if inject {
                 body.push_str(&format!(
                     "\n\n[cao] From terminal {sender}; to reply, call send_message with receiver_id \"{sender}\"."
                 ));
@@ -544,16 +656,12 @@ impl CaoServer {
     ))]
     async fn list_terminals(&self) -> Result<Json<ListTerminalsResult>, CallToolResult> {
         let engine = self.engine.clone();
+        let who = self.caller.clone();
         let result = blocking(move || {
-            let caller = engine.caller()?;
-            let terminals = engine
-                .list()?
-                .into_iter()
-                .filter(|t| caller.as_ref().is_none_or(|c| c.session == t.session))
-                .collect();
+            let caller = who.resolve(&engine)?;
             Ok(ListTerminalsResult {
-                caller_id: caller.map(|c| c.id),
-                terminals,
+                terminals: engine.list_for(&caller)?,
+                caller_id: Some(caller.id),
             })
         })
         .await?;
@@ -606,9 +714,10 @@ impl CaoServer {
     ) -> Result<Json<CloseResult>, CallToolResult> {
         let engine = self.engine.clone();
         let id = p.terminal_id.clone();
+        let who = self.caller.clone();
         blocking(move || {
             engine::validate_terminal_id(&id)?;
-            if engine.caller()?.is_some_and(|c| c.id == id) {
+            if who.resolve(&engine)?.id == id {
                 return Err(EngineError::Io {
                     what: format!("terminal {id} is your own; close workers, not yourself"),
                     source: std::io::Error::other("refused"),
@@ -621,6 +730,78 @@ impl CaoServer {
             success: true,
             message: format!("terminal {} closed", p.terminal_id),
             terminal_id: p.terminal_id,
+        }))
+    }
+
+    /// Wait for messages sent to you (your workers' send_message replies) and return them. Returns as soon as at least one is there, with every message waiting, oldest first; each message is handed out only once. Use it when cao cannot type messages into your input (you run outside tmux): other tool results tell you when messages wait.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn wait_for_messages(
+        &self,
+        Parameters(p): Parameters<WaitParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<WaitResult>, CallToolResult> {
+        if !(1..=3600).contains(&p.timeout) {
+            return Err(failure(format!(
+                "timeout must be between 1 and 3600 seconds, got {}",
+                p.timeout
+            )));
+        }
+        let engine = self.engine.clone();
+        let who = self.caller.clone();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+        let timeout = Duration::from_secs(p.timeout);
+        let mut work = tokio::task::spawn_blocking(move || {
+            let caller = who.resolve(&engine)?;
+            let mut last_beat = Duration::ZERO;
+            let messages = engine.wait_for_messages(&caller.id, timeout, &flag, &mut |waited| {
+                if waited >= last_beat + Duration::from_secs(5) {
+                    last_beat = waited;
+                    let _ = tx.send(waited);
+                }
+            })?;
+            Ok::<_, EngineError>((caller.id, messages))
+        });
+        let token = ctx.meta.get_progress_token();
+        let outcome = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                Some(waited) = rx.recv() => {
+                    if let Some(token) = &token {
+                        let _ = ctx.peer.notify_progress(
+                            ProgressNotificationParam::new(token.clone(), waited.as_secs_f64())
+                                .with_message(format!("waiting for messages ({:.0}s)", waited.as_secs_f64())),
+                        ).await;
+                    }
+                }
+                _ = ctx.ct.cancelled(), if !cancel.load(Ordering::SeqCst) => {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            }
+        };
+        let (caller_id, messages) = match outcome {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return Err(failure(e)),
+            Err(e) => return Err(failure(format!("internal error: {e}; try again"))),
+        };
+        Ok(Json(WaitResult {
+            caller_id,
+            timed_out: messages.is_empty(),
+            messages: messages
+                .into_iter()
+                .map(|m| ReceivedMessage {
+                    message_id: m.id,
+                    sender_id: m.sender_id,
+                    message: m.body,
+                    created_at: rfc3339(m.created_at),
+                })
+                .collect(),
         }))
     }
 
@@ -649,6 +830,30 @@ impl CaoServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CaoServer {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, rmcp::ErrorData> {
+        let collecting = request.name == "wait_for_messages";
+        let tcc = ToolCallContext::new(self, request, context);
+        let mut response = self.tool_router.call(tcc).await?;
+        if !collecting && let CallToolResponse::Complete(result) = &mut response {
+            self.note_waiting_messages(result).await;
+        }
+        Ok(response)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(info) = context.peer.peer_info() {
+            *self
+                .caller
+                .client_name
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(info.client_info.name.clone());
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("cao", env!("CARGO_PKG_VERSION")))

@@ -108,6 +108,14 @@ impl Provider for Fake {
             .map(|(_, keys)| *keys)
     }
 
+    fn input_is_empty(&self, screen: &str) -> bool {
+        // The prompt line is the last one; typed text follows `fake> ` (and continues on
+        // `....  ` lines).
+        lines_from_bottom(screen)
+            .next()
+            .is_some_and(|last| last.trim_end() == PROMPT)
+    }
+
     fn status(&self, screen: &str) -> Status {
         let mut lines = lines_from_bottom(screen).skip_while(|l| l.starts_with(CONTINUATION));
         let Some(last) = lines.next() else {
@@ -211,6 +219,13 @@ mod tests {
         assert_eq!(Fake.status(&ask), Status::WaitingUserAnswer);
         assert_eq!(Fake.status(""), Status::Processing);
         assert!(Fake.last_response(BANNER).is_err());
+    }
+
+    #[test]
+    fn the_input_box_is_empty_only_at_a_bare_prompt() {
+        assert!(Fake.input_is_empty(&format!("{BANNER}fake> \n\n")));
+        assert!(!Fake.input_is_empty(&format!("{BANNER}fake> half typed\n")));
+        assert!(!Fake.input_is_empty(&format!("{BANNER}fake> a\n....  b\n")));
     }
 
     #[test]

@@ -218,6 +218,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Whether the CLI's input box on `screen` is empty: nothing typed that a message typed
+    /// now would be mixed into. Checked before typing into a pane cao adopted (a user may be
+    /// typing there); a CLI whose input box cao cannot read answers `true`.
+    fn input_is_empty(&self, _screen: &str) -> bool {
+        true
+    }
+
     /// Keys that answer a start-up dialog visible on `screen`, if any.
     fn startup_keys(&self, _screen: &str) -> Option<&'static [&'static str]> {
         None

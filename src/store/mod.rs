@@ -52,6 +52,44 @@ pub struct TerminalRecord {
     pub created_at: i64,
     /// Unix milliseconds of the last input cao typed into it.
     pub last_active: i64,
+    /// Whether cao started it, adopted it, or it is a caller's mailbox.
+    pub kind: TerminalKind,
+    /// For a mailbox: the process (an MCP server) whose caller it is; it lives as long.
+    pub owner_pid: Option<u32>,
+}
+
+/// How a terminal came to be, which decides what cao may do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminalKind {
+    /// cao started the CLI in a tmux window: cao may type into it, exit it and close it.
+    #[default]
+    Created,
+    /// A tmux pane cao did not start (a supervisor the user runs and registered cao in):
+    /// cao types messages into it when its input box is empty, and never exits or kills it.
+    Adopted,
+    /// A caller outside tmux (an IDE, a desktop app): no pane; its messages wait in its inbox
+    /// until it collects them with `wait_for_messages`.
+    Mailbox,
+}
+
+impl TerminalKind {
+    /// The lowercase name used in the database, JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerminalKind::Created => "created",
+            TerminalKind::Adopted => "adopted",
+            TerminalKind::Mailbox => "mailbox",
+        }
+    }
+
+    fn parse(s: &str) -> TerminalKind {
+        match s {
+            "adopted" => TerminalKind::Adopted,
+            "mailbox" => TerminalKind::Mailbox,
+            _ => TerminalKind::Created,
+        }
+    }
 }
 
 /// Where a message is in its life.
@@ -110,7 +148,7 @@ pub struct Message {
 }
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS terminals (
@@ -147,6 +185,16 @@ const SCHEMA_V2: &str = "
 ALTER TABLE inbox ADD COLUMN typing_started INTEGER NOT NULL DEFAULT 1;
 UPDATE inbox SET typing_started = 1;
 ";
+
+/// Version 3: terminals cao did not start (adopted panes, callers' mailboxes), and the
+/// process that owns a mailbox. Every older row is a terminal cao created.
+const SCHEMA_V3: &str = "
+ALTER TABLE terminals ADD COLUMN kind TEXT NOT NULL DEFAULT 'created';
+ALTER TABLE terminals ADD COLUMN owner_pid INTEGER;
+";
+
+/// The columns of a terminal row, in the order `terminal_from_row` reads them.
+const TERMINAL_COLUMNS: &str = "id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active, kind, owner_pid";
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -201,6 +249,9 @@ impl Store {
         if version < 2 {
             tx.execute_batch(SCHEMA_V2)?;
         }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(())
@@ -209,9 +260,8 @@ impl Store {
     /// Records a new terminal.
     pub fn insert_terminal(&self, t: &TerminalRecord) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO terminals (id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![t.id, t.session, t.window_id, t.pane_id, t.provider, t.profile, t.created_by, t.working_dir, t.created_at, t.last_active],
+            &format!("INSERT INTO terminals ({TERMINAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+            params![t.id, t.session, t.window_id, t.pane_id, t.provider, t.profile, t.created_by, t.working_dir, t.created_at, t.last_active, t.kind.as_str(), t.owner_pid],
         )?;
         Ok(())
     }
@@ -221,7 +271,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active FROM terminals WHERE id = ?1",
+                &format!("SELECT {TERMINAL_COLUMNS} FROM terminals WHERE id = ?1"),
                 [id],
                 terminal_from_row,
             )
@@ -233,7 +283,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active FROM terminals WHERE pane_id = ?1",
+                &format!("SELECT {TERMINAL_COLUMNS} FROM terminals WHERE pane_id = ?1"),
                 [pane_id],
                 terminal_from_row,
             )
@@ -242,9 +292,9 @@ impl Store {
 
     /// All terminals, oldest first.
     pub fn terminals(&self) -> Result<Vec<TerminalRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active FROM terminals ORDER BY created_at, id",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {TERMINAL_COLUMNS} FROM terminals ORDER BY created_at, id"
+        ))?;
         let rows = stmt.query_map([], terminal_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -315,14 +365,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let messages = {
-            let mut stmt = tx.prepare(
-                "SELECT id, sender_id, receiver_id, body, status, created_at, updated_at, error FROM inbox
-                 WHERE receiver_id = ?1 AND status = 'pending' ORDER BY id",
-            )?;
-            let rows = stmt.query_map([receiver], message_from_row)?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let messages = pending_in(&tx, receiver)?;
         let now = now_ms();
         for m in &messages {
             tx.execute(
@@ -335,6 +378,32 @@ impl Store {
             .into_iter()
             .map(|m| Message {
                 status: MessageStatus::Delivering,
+                updated_at: now,
+                ..m
+            })
+            .collect())
+    }
+
+    /// Hands out every pending message of `receiver` (a caller collecting its mail rather
+    /// than having it typed): marked delivered in the same transaction, so each message is
+    /// handed out exactly once, oldest first, whoever else collects at the same time.
+    pub fn take_pending(&mut self, receiver: &str) -> Result<Vec<Message>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let messages = pending_in(&tx, receiver)?;
+        let now = now_ms();
+        for m in &messages {
+            tx.execute(
+                "UPDATE inbox SET status = 'delivered', updated_at = ?2 WHERE id = ?1",
+                params![m.id, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(messages
+            .into_iter()
+            .map(|m| Message {
+                status: MessageStatus::Delivered,
                 updated_at: now,
                 ..m
             })
@@ -425,6 +494,16 @@ impl Store {
     }
 }
 
+/// The pending messages of `receiver`, oldest first, read inside `tx`.
+fn pending_in(tx: &rusqlite::Transaction<'_>, receiver: &str) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = tx.prepare(
+        "SELECT id, sender_id, receiver_id, body, status, created_at, updated_at, error FROM inbox
+         WHERE receiver_id = ?1 AND status = 'pending' ORDER BY id",
+    )?;
+    let rows = stmt.query_map([receiver], message_from_row)?;
+    rows.collect()
+}
+
 fn terminal_from_row(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
     Ok(TerminalRecord {
         id: r.get(0)?,
@@ -437,6 +516,8 @@ fn terminal_from_row(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
         working_dir: r.get(7)?,
         created_at: r.get(8)?,
         last_active: r.get(9)?,
+        kind: TerminalKind::parse(&r.get::<_, String>(10)?),
+        owner_pid: r.get(11)?,
     })
 }
 
@@ -543,6 +624,12 @@ mod tests {
                 [],
             )
             .unwrap();
+            conn.execute(
+                "INSERT INTO terminals (id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active)
+                 VALUES ('0a1b2c3d', 'cao-x', '@1', '%1', 'fake', 'developer', NULL, '/tmp', 1, 1)",
+                [],
+            )
+            .unwrap();
         }
         {
             // A claim left by the old version may have been typed: it must not be requeued.
@@ -564,5 +651,23 @@ mod tests {
         let claimed = s.claim_pending("r").unwrap();
         assert_eq!(claimed[0].body, "kept");
         s.mark_typing(&[claimed[0].id]).unwrap();
+        // A terminal of the old version is one cao created.
+        let old = s.terminal("0a1b2c3d").unwrap().unwrap();
+        assert_eq!((old.kind, old.owner_pid), (TerminalKind::Created, None));
+    }
+
+    #[test]
+    fn taken_messages_are_handed_out_once_in_order() {
+        let (dir, mut a) = store();
+        let mut b = Store::open(dir.path()).unwrap();
+        a.enqueue("w1", "mbox", "first").unwrap();
+        a.enqueue("w2", "mbox", "second").unwrap();
+        let got = a.take_pending("mbox").unwrap();
+        assert_eq!(
+            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["first", "second"]
+        );
+        assert!(b.take_pending("mbox").unwrap().is_empty());
+        assert_eq!(b.pending_count("mbox").unwrap(), 0);
     }
 }
