@@ -1175,3 +1175,40 @@ fn kiro_and_q_write_their_agent_where_the_launch_says() {
         assert!(written["mcpServers"].get("cao").is_some(), "{written:#}");
     }
 }
+
+/// Gemini CLI in a terminal without true color (a plain tmux with no `COLORTERM`, as most
+/// users run it): it warns about the colors above its prompt, and pads its input box and the
+/// user's turns with blank colored rows instead of `▄`/`▀` rows. Recorded through cao with the
+/// real CLI 0.61.0, 220x50, `COLORTERM` unset; the later screens keep the
+/// `Executing Hook: cao-turn-end` row Gemini shows for 3 s after cao's turn-end hook ran.
+#[test]
+fn gemini_cli_without_true_color_recorded_screens() {
+    let p = provider("gemini_cli");
+    let cases: &[(&str, Status, Option<&str>)] = &[
+        ("50-no-truecolor-idle.txt", IDLE, None),
+        ("50-no-truecolor-streaming.txt", BUSY, None),
+        ("50-no-truecolor-completed.txt", DONE, Some(DRIFT_ANSWER)),
+        ("50-no-truecolor-markdown.txt", DONE, None),
+        (
+            "50-no-truecolor-tool-completed.txt",
+            DONE,
+            Some("After the tool: done\n\n - one\n - two"),
+        ),
+        ("50-no-truecolor-error.txt", ERROR, None),
+        ("50-no-truecolor-interrupted.txt", IDLE, None),
+    ];
+    for (file, status, answer) in cases {
+        let screen = fixture("gemini_cli", file);
+        assert!(!screen.contains("▀▀▀▀▀▀▀▀▀▀"), "{file} has half-block rows");
+        assert_eq!(p.status(&screen), *status, "status of {file}");
+        if let Some(answer) = answer {
+            assert_eq!(p.last_response(&screen).unwrap(), *answer, "answer of {file}");
+        }
+    }
+    let idle = fixture("gemini_cli", "50-no-truecolor-idle.txt");
+    assert!(idle.contains("True color (24-bit) support not detected"));
+    // An interrupted or failed turn has no answer, not the text before the interrupt.
+    for file in ["50-no-truecolor-interrupted.txt", "50-no-truecolor-error.txt"] {
+        assert!(p.last_response(&fixture("gemini_cli", file)).is_err(), "{file}");
+    }
+}

@@ -5,7 +5,10 @@
 //! then status rows (`YOLO Ctrl+Y`, a rule, `? for shortcuts`, and
 //! ` ⠇ Thinking... (esc to cancel, 1s)` while busy). Above them the conversation: user turns
 //! in the same `▄`/`▀` frame with ` > text`, answers `✦ text` with two-space indented lines,
-//! tool calls in rounded `╭`/`╰` boxes, errors as `✕ ...`.
+//! tool calls in rounded `╭`/`╰` boxes, errors as `✕ ...`. In a terminal without true color
+//! (a tmux with no `COLORTERM`) the frames are colored blocks whose padding rows read as
+//! blank lines, and a `True color (24-bit) support not detected` warning sits above the
+//! first turn. For 3 s after a hook started, `  Executing Hook: NAME` shows above the rule.
 //!
 //! The profile's system prompt goes into a `GEMINI.md` in the terminal's scratch directory,
 //! which is added to the workspace (`--include-directories`) so Gemini loads it as project
@@ -14,8 +17,10 @@
 //! by root and writable by no one else (0.61), so the servers go in through a per-terminal
 //! state directory instead: `GEMINI_CLI_HOME` points at the scratch directory, whose
 //! `.gemini/` links every entry of the user's own `~/.gemini` (credentials, history,
-//! extensions) except `settings.json`, which is the user's settings plus the MCP servers.
-//! The user's files are only read, never written.
+//! extensions) except `settings.json`, which is the user's settings plus the MCP servers and
+//! cao's hooks, and `tmp/`, Gemini's per-project state, which is the terminal's own so its
+//! chat record lands there (see [`crate::records::gemini_cli`]); cao names the session
+//! (`--session-id`). The user's files are only read, never written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +30,8 @@ use serde_json::json;
 use super::screen::{self, dedent, indented, is_rule};
 use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
 use crate::env;
+use crate::records::gemini_cli::{self as record, OVERLAY_DIR, SESSION_ID_FILE};
+use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
 /// The Gemini CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,11 +40,11 @@ pub struct GeminiCli;
 const NAME: &str = "gemini_cli";
 /// Gemini looks for its state directory (`.gemini/`) here instead of in `HOME`.
 const GEMINI_HOME_VAR: &str = "GEMINI_CLI_HOME";
-/// The terminal's Gemini home, inside its scratch directory.
-const OVERLAY_DIR: &str = "gemini-home";
 /// A file in an overlay naming the user's real Gemini home, so a Gemini started from inside
 /// a cao Gemini terminal (a worker of a Gemini supervisor) overlays the real one again.
 const REAL_HOME_MARKER: &str = "cao-real-gemini-home";
+/// Gemini's directory of per-project state (chat records among it), private per terminal.
+const TMP_DIR: &str = "tmp";
 
 impl Provider for GeminiCli {
     fn name(&self) -> &'static str {
@@ -81,11 +88,17 @@ impl Provider for GeminiCli {
                 )
             })
             .collect();
+        let hook = |event| shell_words(&hooks::hook_argv(spec.cao_home, spec.terminal_id, event));
         build_overlay(
             &user_gemini_home(),
             &spec.scratch_dir.join(OVERLAY_DIR),
             servers,
+            &(hook(record::STOP_EVENT), hook(record::START_EVENT)),
         )?;
+        // A session id of cao's choosing names this terminal's chat record.
+        let session = new_session_id();
+        screen::write_private(NAME, &spec.scratch_dir.join(SESSION_ID_FILE), &session)?;
+        argv.extend(["--session-id".into(), session]);
         Ok(argv)
     }
 
@@ -94,6 +107,10 @@ impl Provider for GeminiCli {
             GEMINI_HOME_VAR.into(),
             spec.scratch_dir.join(OVERLAY_DIR).display().to_string(),
         )]
+    }
+
+    fn transcript(&self, files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        Some(record::read(files))
     }
 
     fn status(&self, screen: &str) -> Status {
@@ -119,7 +136,7 @@ impl Provider for GeminiCli {
             if line.starts_with("✦ ") {
                 return Status::Completed;
             }
-            if is_bar(line, '▀') {
+            if is_bar(line, '▀') || is_user_row(line) {
                 return Status::Idle;
             }
         }
@@ -135,13 +152,18 @@ impl Provider for GeminiCli {
         let turn = &lines[..end];
         let start = turn
             .iter()
-            .rposition(|l| is_bar(l, '▀'))
+            .rposition(|l| is_bar(l, '▀') || is_user_row(l))
             .map_or(0, |i| i + 1);
         let mut blocks: Vec<Vec<String>> = Vec::new();
         let mut i = start;
         while i < turn.len() {
             let line = turn[i];
-            if line.starts_with('╭') {
+            let t = line.trim_start();
+            // A tool call, an error or an interrupt: what came before is not the answer.
+            if line.starts_with('╭')
+                || t.starts_with('✕')
+                || (t.starts_with('ℹ') && t.contains("cancelled"))
+            {
                 blocks.clear();
                 i += 1;
                 continue;
@@ -203,12 +225,15 @@ fn user_gemini_home() -> PathBuf {
 }
 
 /// Builds `overlay/.gemini/`: links to every entry of `user_home/.gemini/` but
-/// `settings.json`, and a `settings.json` that is the user's with `servers` added to
-/// `mcpServers` (cao's entries win over same-named ones).
+/// `settings.json` and `tmp`, a `settings.json` that is the user's with `servers` added to
+/// `mcpServers` (cao's entries win over same-named ones) and cao's `hooks` (the `stop` and
+/// `start` command lines, see [`add_hooks`]), and a private `tmp/` (where Gemini keeps its chat records, so this
+/// terminal's stay its own) that links only the user's downloaded tools (`tmp/bin`).
 fn build_overlay(
     user_home: &Path,
     overlay: &Path,
     servers: serde_json::Map<String, serde_json::Value>,
+    hooks: &(String, String),
 ) -> Result<(), ProviderError> {
     let fail = |what: &str, e: std::io::Error| ProviderError::Config {
         provider: NAME,
@@ -223,18 +248,35 @@ fn build_overlay(
         &overlay.join(REAL_HOME_MARKER),
         &user_home.display().to_string(),
     )?;
+    let link = |from: PathBuf, to: PathBuf| -> Result<(), ProviderError> {
+        if to.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(from, &to)
+                .map_err(|e| fail(&format!("cannot link {}", to.display()), e))?;
+        }
+        Ok(())
+    };
     if let Ok(entries) = std::fs::read_dir(&user_state) {
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if name == "settings.json" {
+            if name == "settings.json" || name == TMP_DIR {
                 continue;
             }
-            let link = state.join(&name);
-            if link.symlink_metadata().is_err() {
-                std::os::unix::fs::symlink(entry.path(), &link)
-                    .map_err(|e| fail(&format!("cannot link {}", link.display()), e))?;
-            }
+            link(entry.path(), state.join(&name))?;
         }
+    }
+    let tmp = state.join(TMP_DIR);
+    if tmp
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        std::fs::remove_file(&tmp)
+            .map_err(|e| fail(&format!("cannot remove {}", tmp.display()), e))?;
+    }
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| fail(&format!("cannot create {}", tmp.display()), e))?;
+    let tools = user_state.join(TMP_DIR).join("bin");
+    if tools.is_dir() {
+        link(tools, tmp.join("bin"))?;
     }
     let mut settings = std::fs::read_to_string(user_state.join("settings.json"))
         .ok()
@@ -249,12 +291,65 @@ fn build_overlay(
     for (name, server) in servers {
         settings["mcpServers"][name] = server;
     }
+    add_hooks(&mut settings, &hooks.0, &hooks.1);
     screen::write_private(
         NAME,
         &state.join("settings.json"),
         &serde_json::to_string_pretty(&settings).expect("settings serialize"),
     )?;
     Ok(())
+}
+
+/// Adds cao's hooks after the user's own: `stop` runs when the agent loop of a prompt ends
+/// (`AfterAgent`: finished, failed or interrupted), `start` when a session starts
+/// (`SessionStart`: at start-up and after `/clear`, with the new session's record). Gemini
+/// passes the event as JSON on stdin (`session_id`, `transcript_path`, `timestamp`, and
+/// `prompt`, `prompt_response` for `AfterAgent`). While one runs, and for 3 s after it
+/// started, Gemini shows `Executing Hook: NAME` above its input box.
+fn add_hooks(settings: &mut serde_json::Value, stop: &str, start: &str) {
+    if !settings["hooks"].is_object() {
+        settings["hooks"] = json!({});
+    }
+    for (event, name, command) in [
+        ("AfterAgent", "cao-turn-end", stop),
+        ("SessionStart", "cao-session-start", start),
+    ] {
+        let ours = json!({"hooks": [{
+            "type": "command",
+            "name": name,
+            "command": command,
+            "timeout": 10_000,
+        }]});
+        match settings["hooks"][event].as_array_mut() {
+            Some(list) => list.push(ours),
+            None => settings["hooks"][event] = json!([ours]),
+        }
+    }
+}
+
+/// A shell command line running `argv` (Gemini runs command hooks with `bash -c`).
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A random version-4 UUID (Gemini takes `[A-Za-z0-9_-]` session ids that name no existing
+/// session; a fresh one per launch never does).
+fn new_session_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// Removes `//` and `/* */` comments outside strings (Gemini's settings allow them).
@@ -311,8 +406,16 @@ fn is_bar(line: &str, c: char) -> bool {
     t.chars().count() >= 10 && t.chars().all(|x| x == c)
 }
 
-/// The input box: its `▄` top row and `▀` bottom row, found from the bottom of the screen.
+/// The input box, found from the bottom of the screen: its top and bottom frame rows. In a
+/// terminal with true color those are a row of `▄` and a row of `▀`; without it (a plain
+/// tmux without `COLORTERM`) the box is a colored block whose padding rows read as blank
+/// lines, and with `ui.useBackgroundColor` off a rule is drawn above it and nothing below.
 fn input_box(lines: &[&str]) -> Option<(usize, usize)> {
+    half_block_box(lines).or_else(|| padded_box(lines))
+}
+
+/// The `▄`/`▀` input box.
+fn half_block_box(lines: &[&str]) -> Option<(usize, usize)> {
     let mut footer = 0;
     for (i, line) in lines.iter().enumerate().rev() {
         if is_bar(line, '▀') {
@@ -329,6 +432,58 @@ fn input_box(lines: &[&str]) -> Option<(usize, usize)> {
     None
 }
 
+/// The input box without half-block rows: a prompt row (` * `, ` > `, ` ! `, ` (r:) `, then
+/// its continuation rows) right under a blank padding row or a rule, with status rows above
+/// that, and at most a footer of four rows below. Returns the padding (or rule) row and the
+/// row just past the input.
+fn padded_box(lines: &[&str]) -> Option<(usize, usize)> {
+    let mut below = 0;
+    for i in (1..lines.len()).rev() {
+        let line = lines[i];
+        if is_prompt_row(line) && (lines[i - 1].trim().is_empty() || is_rule(lines[i - 1])) {
+            let top = i - 1;
+            let above = lines[..top]
+                .iter()
+                .rposition(|l| !l.trim().is_empty())
+                .map(|j| lines[j]);
+            let framed = is_rule(lines[top])
+                || above.is_some_and(|l| is_rule(l) || is_status_row(l) || is_yolo_row(l));
+            if framed {
+                let bottom = (i + 1..lines.len())
+                    .find(|&j| lines[j].trim().is_empty())
+                    .unwrap_or(lines.len());
+                return Some((top, bottom));
+            }
+        }
+        if !line.trim().is_empty() && !indented(line, 3) {
+            below += 1;
+            if below > 5 {
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// The first row of the input: one space, the mode's prompt character, a space.
+fn is_prompt_row(line: &str) -> bool {
+    ["*", ">", "!", "(r:)"].iter().any(|p| {
+        line.strip_prefix(' ')
+            .and_then(|l| l.strip_prefix(p))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    })
+}
+
+/// The approval-mode row above the input box (`YOLO Ctrl+Y`, `Accepting edits`, ...).
+fn is_yolo_row(line: &str) -> bool {
+    line.starts_with(' ') && !line.starts_with("  ") && line.contains("Ctrl+Y")
+}
+
+/// A user turn in the conversation: ` > text` (a slash command too), framed like the input.
+fn is_user_row(line: &str) -> bool {
+    line.starts_with(" > ")
+}
+
 /// ` ⠇ Thinking... (esc to cancel, 3s)`, one space in (an indented copy is answer text).
 fn busy_line(line: &str) -> bool {
     line.starts_with(' ') && !line.starts_with("  ") && line.contains("(esc to cancel")
@@ -341,8 +496,12 @@ fn is_status_row(line: &str) -> bool {
     t.is_empty()
         || is_rule(line)
         || t.ends_with("for shortcuts")
+        || t.starts_with("Executing Hook")
         || busy_line(line)
-        || (line.starts_with(' ') && !line.starts_with("  ") && !t.starts_with(['✕', 'ℹ']))
+        || (line.starts_with(' ')
+            && !line.starts_with("  ")
+            && !t.starts_with(['✕', 'ℹ'])
+            && !is_user_row(line))
 }
 
 /// Index just past the last conversation line above the input box.
@@ -370,6 +529,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hook_commands_are_quoted_for_the_shell_and_session_ids_are_fresh_uuids() {
+        let argv = ["/opt/my cao/cao".to_string(), "it's".to_string()];
+        assert_eq!(shell_words(&argv), "'/opt/my cao/cao' 'it'\\''s'");
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+    }
+
+    #[test]
     fn comments_are_stripped_outside_strings() {
         let text = "{\n  // a comment\n  \"url\": \"http://x/*y*/\", /* block */ \"a\": 1\n}";
         let v: serde_json::Value = serde_json::from_str(&strip_json_comments(text)).unwrap();
@@ -382,24 +552,37 @@ mod tests {
         let user = tempfile::tempdir().unwrap();
         let scratch = tempfile::tempdir().unwrap();
         let state = user.path().join(".gemini");
-        std::fs::create_dir_all(state.join("tmp")).unwrap();
+        std::fs::create_dir_all(state.join("tmp/bin")).unwrap();
+        std::fs::create_dir_all(state.join("tmp/project/chats")).unwrap();
         std::fs::write(state.join("oauth_creds.json"), "{}").unwrap();
         std::fs::write(
             state.join("settings.json"),
-            "{ // mine\n \"security\": {\"auth\": {\"selectedType\": \"oauth-personal\"}},\n \"mcpServers\": {\"other\": {\"command\": \"x\"}, \"cao\": {\"command\": \"old\"}} }",
+            "{ // mine\n \"security\": {\"auth\": {\"selectedType\": \"oauth-personal\"}},\n \"mcpServers\": {\"other\": {\"command\": \"x\"}, \"cao\": {\"command\": \"old\"}},\n \"hooks\": {\"AfterAgent\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"mine\"}]}]} }",
         )
         .unwrap();
         let overlay = scratch.path().join(OVERLAY_DIR);
         let mut servers = serde_json::Map::new();
         servers.insert("cao".into(), json!({"command": "/bin/cao", "trust": true}));
-        build_overlay(user.path(), &overlay, servers).unwrap();
+        let hooks = (
+            "'/bin/cao' 'stop'".to_string(),
+            "'/bin/cao' 'start'".to_string(),
+        );
+        build_overlay(user.path(), &overlay, servers, &hooks).unwrap();
 
         let mine = overlay.join(".gemini");
         assert_eq!(
             std::fs::read_link(mine.join("oauth_creds.json")).unwrap(),
             state.join("oauth_creds.json")
         );
-        assert!(mine.join("tmp").is_dir());
+        // Gemini's per-project state (chat records among it) is the terminal's own; only
+        // the user's downloaded tools are shared.
+        let tmp = mine.join("tmp");
+        assert!(tmp.is_dir() && !tmp.symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(!tmp.join("project").exists());
+        assert_eq!(
+            std::fs::read_link(tmp.join("bin")).unwrap(),
+            state.join("tmp/bin")
+        );
         let settings: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(mine.join("settings.json")).unwrap())
                 .unwrap();
@@ -409,6 +592,13 @@ mod tests {
         );
         assert_eq!(settings["mcpServers"]["other"]["command"], "x");
         assert_eq!(settings["mcpServers"]["cao"]["command"], "/bin/cao");
+        // cao's hooks come after the user's own.
+        let after = &settings["hooks"]["AfterAgent"];
+        assert_eq!(after[0]["hooks"][0]["command"], "mine");
+        assert_eq!(after[1]["hooks"][0]["command"], "'/bin/cao' 'stop'");
+        assert_eq!(after[1]["hooks"][0]["type"], "command");
+        let start = &settings["hooks"]["SessionStart"][0]["hooks"][0];
+        assert_eq!(start["command"], "'/bin/cao' 'start'");
         // The user's own file is untouched.
         assert!(
             std::fs::read_to_string(state.join("settings.json"))
