@@ -56,8 +56,6 @@ struct Rig {
 /// What the agents of a rig are told about colour support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ColorTerm {
-    /// [`clis::environment`] as it is.
-    AsSeeded,
     /// No `COLORTERM` at all, as on most users' machines (tmux does not set it).
     Unset,
     /// `COLORTERM=truecolor`, as a truecolor terminal emulator exports it.
@@ -68,11 +66,12 @@ impl Rig {
     /// The rig for `cli`, or `None` (after printing why) when its binary is not installed.
     fn new(cli: Cli) -> Option<Rig> {
         let bin = cli.binary()?;
+        // As on most users' machines: tmux sets TERM, nothing sets COLORTERM.
         Some(Rig::build(
             cli,
             &[(cli, bin)],
             cli.label().to_string(),
-            ColorTerm::AsSeeded,
+            ColorTerm::Unset,
         ))
     }
 
@@ -115,13 +114,9 @@ impl Rig {
         }
         let home = cao.user_home.path().to_path_buf();
         for (k, v) in clis::environment(&home, &model.url(), &proxy.url()) {
-            if k == "COLORTERM" && colorterm != ColorTerm::AsSeeded {
-                continue;
-            }
             cao = cao.with_env(&k, &v);
         }
         let unset = match colorterm {
-            ColorTerm::AsSeeded => Vec::new(),
             // Not even from the environment the tests were started in.
             ColorTerm::Unset => vec!["COLORTERM"],
             ColorTerm::Truecolor => {
@@ -969,6 +964,246 @@ fn drift_send(rig: &Rig, id: &str, text: &str, marker: &str) -> Result<Exchange,
     })
 }
 
+/// Every row of the drift table, in order: one that [`drift_one`] did not reach (an earlier
+/// step failed) is listed as not evaluated rather than left out.
+const DRIFT_EXPECTATIONS: &[&str] = &[
+    "starts idle",
+    "busy while streaming",
+    "completed after the answer",
+    "extracts the whole answer",
+    "answer from the record",
+    "usage after a turn",
+    "tool call, then answer",
+    "model error shows as error",
+    "next turn after an error",
+    "completed only after the end",
+    "markdown answer byte-exact",
+    "interrupt returns to the prompt",
+    "exit command quits",
+];
+
+/// How an outcome that could not be evaluated starts: shown as `NOT EVALUATED`, never `ok`.
+const NOT_EVALUATED: &str = "not evaluated: ";
+
+fn not_evaluated(why: impl std::fmt::Display) -> Result<(), String> {
+    Err(format!("{NOT_EVALUATED}{why}"))
+}
+
+/// An MCP client of the rig's `cao mcp-server`, for what only tool results carry
+/// (`answer_source`, and status and answer read in one call).
+struct DriftMcp {
+    client: Option<rmcp::service::RunningService<rmcp::RoleClient, ()>>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl DriftMcp {
+    fn connect(rig: &Rig) -> Result<DriftMcp, String> {
+        use rmcp::ServiceExt;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("no tokio runtime: {e}"))?;
+        let client = rt.block_on(async {
+            let transport = rmcp::transport::TokioChildProcess::new(rig.cao.mcp_server(&[]))
+                .map_err(|e| format!("cao mcp-server does not start: {e}"))?;
+            tokio::time::timeout(Duration::from_secs(30), ().serve(transport))
+                .await
+                .map_err(|_| "cao mcp-server did not initialize within 30s".to_string())?
+                .map_err(|e| format!("MCP initialize failed: {e}"))
+        })?;
+        Ok(DriftMcp {
+            client: Some(client),
+            rt,
+        })
+    }
+
+    /// The structured result of `get_terminal_output` (mode `last`) for `id`.
+    fn output(&self, id: &str) -> Result<Value, String> {
+        let client = self.client.as_ref().expect("connected");
+        let args = json!({"terminal_id": id}).as_object().unwrap().clone();
+        self.rt.block_on(async {
+            let call = client.call_tool(
+                rmcp::model::CallToolRequestParams::new("get_terminal_output".to_string())
+                    .with_arguments(args),
+            );
+            let result = tokio::time::timeout(Duration::from_secs(20), call)
+                .await
+                .map_err(|_| "get_terminal_output took over 20s".to_string())?
+                .map_err(|e| format!("get_terminal_output failed: {e}"))?;
+            if result.is_error == Some(true) {
+                return Err(format!("get_terminal_output: {:?}", result.content));
+            }
+            result
+                .structured_content
+                .ok_or_else(|| "get_terminal_output has no structured result".to_string())
+        })
+    }
+}
+
+impl Drop for DriftMcp {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = self.rt.block_on(tokio::time::timeout(
+                Duration::from_secs(5),
+                client.cancel(),
+            ));
+        }
+    }
+}
+
+/// Why cao last read terminal `id`'s answer from the screen, from its log.
+fn screen_reason(rig: &Rig, id: &str) -> String {
+    let log = std::fs::read_to_string(rig.cao.home.path().join("logs/cao.log")).unwrap_or_default();
+    log.lines()
+        .rev()
+        .find(|l| l.contains("answer read from the screen") && l.contains(id))
+        .and_then(|l| l.split("answer read from the screen").nth(1))
+        .map_or("the log does not say why".into(), |why| {
+            format!("\"answer read from the screen{}\"", why.trim_end())
+        })
+}
+
+/// What a `get_terminal_output` result that is not `want` from the record got wrong.
+fn not_from_record(rig: &Rig, id: &str, result: &Value, want: &str) -> String {
+    let got = result["output"].as_str().unwrap_or_default();
+    match result["answer_source"].as_str() {
+        Some("record") => format!(
+            "the record's answer is wrong: {}",
+            first_difference(want, got)
+        ),
+        source => format!(
+            "answer_source {source:?} ({}), output {}",
+            screen_reason(rig, id),
+            if got == want { "exact" } else { "not exact" }
+        ),
+    }
+}
+
+/// (a) After an answered turn, `get_terminal_output` reads `want` from the record.
+fn from_record(rig: &Rig, mcp: &DriftMcp, id: &str, want: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let result = mcp.output(id)?;
+        if result["answer_source"] == "record" && result["output"] == want {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(not_from_record(rig, id, &result, want));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// (d) After an answered turn, `cao status ID --json` has usage with output tokens.
+fn usage_after_turn(rig: &Rig, id: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = rig.cao.run(&["status", id, "--json"]);
+        let view: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let usage = &view["usage"];
+        if usage["output_tokens"].as_u64().is_some_and(|n| n > 0) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(if view.is_null() {
+                format!(
+                    "cao status --json gave no JSON: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            } else {
+                format!("usage is {usage}")
+            });
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// (b) and (c): `common::markdown_answer()`, streamed slowly. The status (as
+/// `get_terminal_output` reports it, with the answer read in the same call) is sampled
+/// while the model streams: the first `completed` must come after the stream ended and with
+/// the whole answer already in hand. Then the answer must come back byte for byte from
+/// the record.
+fn markdown_turn(rig: &Rig, mcp: &DriftMcp, id: &str) -> [Result<(), String>; 2] {
+    const MARKER: &str = "E2E-DRIFT-MARKDOWN";
+    let answer = common::markdown_answer();
+    if let Err(e) = drift_send(rig, id, "E2E-DRIFT-MARKDOWN: write up the findings", MARKER) {
+        let why = format!("the markdown turn never reached the model: {e}");
+        return [not_evaluated(&why), not_evaluated(&why)];
+    }
+    let open = || {
+        rig.model
+            .exchanges()
+            .iter()
+            .any(|x| x.user_text.contains(MARKER) && x.finished.is_none())
+    };
+    // Samples whose status was read while the model was still streaming.
+    let mut during = 0;
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let early = loop {
+        let before = open();
+        let result = match mcp.output(id) {
+            Ok(result) => result,
+            Err(e) => break not_evaluated(e),
+        };
+        let after = open();
+        let status = result["status"].as_str().unwrap_or("?").to_string();
+        if !seen.contains(&status) {
+            seen.push(status.clone());
+        }
+        if status == "completed" {
+            let got = result["output"].as_str().unwrap_or_default();
+            break if after {
+                rig.record(id, "completed-early");
+                Err(format!(
+                    "completed while the model was still streaming (statuses {seen:?}); answer then: {}",
+                    first_difference(&answer, got)
+                ))
+            } else if result["answer_source"] != "record" || got != answer {
+                rig.record(id, "completed-early");
+                Err(format!(
+                    "at the first completed: {}",
+                    not_from_record(rig, id, &result, &answer)
+                ))
+            } else if during < 2 {
+                not_evaluated(format!(
+                    "only {during} status reads while the answer streamed (statuses {seen:?})"
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        if before && after {
+            during += 1;
+        }
+        if Instant::now() >= deadline {
+            break Err(format!("never completed within 90s (statuses {seen:?})"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exact = loop {
+        let result = match mcp.output(id) {
+            Ok(result) => result,
+            Err(e) => break not_evaluated(e),
+        };
+        if result["answer_source"] == "record" && result["output"] == answer.as_str() {
+            break Ok(());
+        }
+        if Instant::now() >= deadline {
+            rig.record(id, "markdown-wrong");
+            break Err(format!(
+                "status {}: {}",
+                result["status"],
+                not_from_record(rig, id, &result, &answer)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    [early, exact]
+}
+
 /// Walks one CLI through the screens cao relies on.
 fn drift_one(rig: &Rig) -> Vec<Check> {
     use cao::providers::Status;
@@ -995,6 +1230,12 @@ fn drift_one(rig: &Rig) -> Vec<Check> {
     );
     rig.model
         .script(Rule::when("E2E-DRIFT-AFTER").say("Recovered after the error."));
+    // About 4 KB in 40-character pieces 50 ms apart: some 5 s of streaming.
+    rig.model.script(
+        Rule::when("E2E-DRIFT-MARKDOWN")
+            .say(&common::markdown_answer())
+            .paced(Duration::from_millis(50), 40),
+    );
 
     let mut checks = Vec::new();
     let mut check = |name: &'static str, outcome: Result<(), String>| {
@@ -1088,6 +1329,17 @@ fn drift_one(rig: &Rig) -> Vec<Check> {
     );
     check("extracts the whole answer", extracts(rig, id, DRIFT_ANSWER));
 
+    // What only the record gives: the answer's source (through MCP), token usage.
+    let mcp = DriftMcp::connect(rig);
+    check(
+        "answer from the record",
+        match &mcp {
+            Ok(mcp) => from_record(rig, mcp, id, DRIFT_ANSWER),
+            Err(e) => not_evaluated(e),
+        },
+    );
+    check("usage after a turn", usage_after_turn(rig, id));
+
     // An MCP tool call, then an answer: extraction skips the tool panel.
     let tool = drift_send(
         rig,
@@ -1134,6 +1386,14 @@ fn drift_one(rig: &Rig) -> Vec<Check> {
             )
         });
     check("next turn after an error", after);
+
+    // A long markdown answer: the record's turn end after its last token, the text exact.
+    let [early, exact] = match &mcp {
+        Ok(mcp) => markdown_turn(rig, mcp, id),
+        Err(e) => [not_evaluated(e), not_evaluated(e)],
+    };
+    check("completed only after the end", early);
+    check("markdown answer byte-exact", exact);
 
     // Interrupting a turn returns to the prompt.
     let interrupted = drift_send(rig, id, "E2E-DRIFT-LONG: a long answer", "E2E-DRIFT-LONG")
@@ -1233,7 +1493,19 @@ fn drift_check() {
         let version = cli.version(&bin);
         let rig = Rig::new(cli).unwrap();
         let started = Instant::now();
-        let checks = drift_one(&rig);
+        let mut reached = drift_one(&rig);
+        // Every row, in order; one the walk did not reach says so.
+        let mut checks: Vec<Check> = DRIFT_EXPECTATIONS
+            .iter()
+            .map(|name| match reached.iter().position(|c| c.name == *name) {
+                Some(at) => reached.remove(at),
+                None => Check {
+                    name,
+                    outcome: not_evaluated("an earlier step failed"),
+                },
+            })
+            .collect();
+        checks.append(&mut reached);
         if checks.iter().any(|c| c.outcome.is_err()) {
             rig.dump();
         }
@@ -1244,7 +1516,7 @@ fn drift_check() {
         );
         rows.push((cli, version, checks));
     }
-    let mut failed = 0;
+    let (mut failed, mut unevaluated) = (0, 0);
     println!(
         "\n{:<14} {:<10} {:<30} result",
         "CLI", "version", "expectation"
@@ -1253,10 +1525,16 @@ fn drift_check() {
         for c in checks {
             let result = match &c.outcome {
                 Ok(()) => "ok".to_string(),
-                Err(e) => {
-                    failed += 1;
-                    format!("DRIFTED: {e}")
-                }
+                Err(e) => match e.strip_prefix(NOT_EVALUATED) {
+                    Some(why) => {
+                        unevaluated += 1;
+                        format!("NOT EVALUATED: {why}")
+                    }
+                    None => {
+                        failed += 1;
+                        format!("DRIFTED: {e}")
+                    }
+                },
             };
             println!(
                 "{:<14} {:<10} {:<30} {result}",
@@ -1266,8 +1544,8 @@ fn drift_check() {
             );
         }
     }
-    assert_eq!(
-        failed, 0,
-        "{failed} expectation(s) no longer hold; see the table above"
+    assert!(
+        failed == 0 && unevaluated == 0,
+        "{failed} expectation(s) no longer hold, {unevaluated} could not be evaluated; see the table above"
     );
 }

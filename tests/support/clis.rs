@@ -177,7 +177,6 @@ pub fn environment(home: &Path, model_url: &str, proxy_url: &str) -> Vec<(String
         // Gemini CLI
         ("GOOGLE_GEMINI_BASE_URL", model_url.into()),
         ("GEMINI_API_KEY", API_KEY.into()),
-        ("COLORTERM", "truecolor".into()),
         ("NO_BROWSER", "true".into()),
         // OpenCode
         ("OPENCODE_DISABLE_AUTOUPDATE", "1".into()),
