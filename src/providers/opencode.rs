@@ -10,6 +10,13 @@
 //!
 //! The profile's system prompt and MCP servers go into an `opencode.json` in the terminal's
 //! scratch directory, named by `OPENCODE_CONFIG` (merged over the user's own config).
+//!
+//! The session record: OpenCode keeps its sessions in a SQLite database in its data
+//! directory. cao names that database explicitly (`OPENCODE_DB`, the path OpenCode would use
+//! anyway) and writes it down in the run directory; a plugin listed in the private config
+//! runs `cao _hook` when a session starts and when it goes idle, with the session id, so the
+//! reader knows which session of the shared database is this terminal's (see
+//! [`crate::records::opencode`]).
 
 use std::path::Path;
 
@@ -18,6 +25,8 @@ use serde_json::json;
 use super::screen::{self, dedent};
 use super::{LaunchSpec, Locate, Provider, ProviderError, Status};
 use crate::env;
+use crate::records::opencode as record;
+use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
 /// The OpenCode provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,15 +85,24 @@ impl Provider for OpenCode {
             let file = screen::write_scratch(NAME, spec.scratch_dir, "system-prompt.md", prompt)?;
             config["instructions"] = json!([file.display().to_string()]);
         }
+        config["plugin"] = json!([session_record(spec)?]);
         screen::write_scratch(NAME, spec.scratch_dir, CONFIG_FILE, &config.to_string())?;
         Ok(argv)
     }
 
     fn env(&self, spec: &LaunchSpec<'_>) -> Vec<(String, String)> {
-        vec![(
+        let mut env = vec![(
             "OPENCODE_CONFIG".into(),
             spec.scratch_dir.join(CONFIG_FILE).display().to_string(),
-        )]
+        )];
+        if let Some(db) = database() {
+            env.push((record::DB_VAR.into(), db.display().to_string()));
+        }
+        env
+    }
+
+    fn transcript(&self, files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        Some(record::read(files))
     }
 
     fn status(&self, screen: &str) -> Status {
@@ -196,6 +214,36 @@ impl Provider for OpenCode {
         // The first Escape arms the interrupt, the second confirms it.
         &["Escape", "Escape"]
     }
+}
+
+/// The database this OpenCode will use: resolved from cao's environment, which the CLI
+/// inherits (see [`record::database_path`]).
+fn database() -> Option<std::path::PathBuf> {
+    record::database_path(
+        std::env::var_os(record::DB_VAR).as_deref(),
+        std::env::var_os("XDG_DATA_HOME").as_deref(),
+        dirs::home_dir().as_deref(),
+    )
+}
+
+/// Sets up this terminal's session record: the database path written down for the reader,
+/// and the plugin that reports the session id at session start and turn end. Returns the
+/// plugin's entry for the config's `plugin` list (OpenCode concatenates plugin lists, so the
+/// user's own plugins stay).
+fn session_record(spec: &LaunchSpec<'_>) -> Result<String, ProviderError> {
+    let located = record::Located { db: database() };
+    screen::write_scratch(
+        NAME,
+        spec.scratch_dir,
+        record::LOCATION_FILE,
+        &serde_json::to_string(&located).expect("a location serializes"),
+    )?;
+    let source = record::plugin_source(
+        &hooks::hook_argv(spec.cao_home, spec.terminal_id, record::EVENT_START),
+        &hooks::hook_argv(spec.cao_home, spec.terminal_id, record::EVENT_STOP),
+    );
+    let plugin = screen::write_scratch(NAME, spec.scratch_dir, record::PLUGIN_FILE, &source)?;
+    Ok(record::file_url(&plugin))
 }
 
 /// The text after `▣` of a finished-or-running message marker (`▣  Build · model · 4.9s`).
