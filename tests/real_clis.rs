@@ -1044,10 +1044,9 @@ impl DriftMcp {
 impl Drop for DriftMcp {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            let _ = self.rt.block_on(tokio::time::timeout(
-                Duration::from_secs(5),
-                client.cancel(),
-            ));
+            let _ = self.rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(5), client.cancel()).await
+            });
         }
     }
 }
@@ -1119,85 +1118,134 @@ fn usage_after_turn(rig: &Rig, id: &str) -> Result<(), String> {
     }
 }
 
-/// (b) and (c): `common::markdown_answer()`, streamed slowly. The status (as
-/// `get_terminal_output` reports it, with the answer read in the same call) is sampled
-/// while the model streams: the first `completed` must come after the stream ended and with
-/// the whole answer already in hand. Then the answer must come back byte for byte from
-/// the record.
+/// (b) and (c): `common::markdown_answer()`, streamed slowly. The status is sampled while
+/// the model streams (`get_terminal_output`, which reads status and answer in one call; while
+/// it has no answer yet, `cao status`): no `completed` may show before the stream ended, and
+/// the first one after it must come with the whole answer from the record. Then the answer
+/// must come back byte for byte from the record.
 fn markdown_turn(rig: &Rig, mcp: &DriftMcp, id: &str) -> [Result<(), String>; 2] {
     const MARKER: &str = "E2E-DRIFT-MARKDOWN";
     let answer = common::markdown_answer();
-    if let Err(e) = drift_send(rig, id, "E2E-DRIFT-MARKDOWN: write up the findings", MARKER) {
-        let why = format!("the markdown turn never reached the model: {e}");
-        return [not_evaluated(&why), not_evaluated(&why)];
-    }
+    let asked = match drift_send(rig, id, "E2E-DRIFT-MARKDOWN: write up the findings", MARKER) {
+        Ok(x) => x.received,
+        Err(e) => {
+            let why = format!("the markdown turn never reached the model: {e}");
+            return [not_evaluated(&why), not_evaluated(&why)];
+        }
+    };
     let open = || {
         rig.model
             .exchanges()
             .iter()
             .any(|x| x.user_text.contains(MARKER) && x.finished.is_none())
     };
-    // Samples whose status was read while the model was still streaming.
+    let since = || {
+        SystemTime::now()
+            .duration_since(asked)
+            .unwrap_or_default()
+            .as_millis()
+    };
+    // Each status change, with the milliseconds since the model got the request.
+    let mut timeline: Vec<String> = Vec::new();
+    let mut last = String::new();
+    // Status reads made while the model was certainly still streaming.
     let mut during = 0;
-    let mut seen: Vec<String> = Vec::new();
+    let mut early: Option<String> = None;
     let deadline = Instant::now() + Duration::from_secs(90);
-    let early = loop {
+    let ended = loop {
         let before = open();
-        let result = match mcp.output(id) {
-            Ok(result) => result,
-            Err(e) => break not_evaluated(e),
-        };
+        let sample = mcp.output(id);
         let after = open();
-        let status = result["status"].as_str().unwrap_or("?").to_string();
-        if !seen.contains(&status) {
-            seen.push(status.clone());
+        let at = since();
+        // No answer to give yet: get_terminal_output fails; the status alone.
+        let (status, result) = match sample {
+            Ok(result) => (
+                result["status"].as_str().unwrap_or("?").to_string(),
+                Ok(result),
+            ),
+            Err(e) => (rig.status(id), Err(e)),
+        };
+        if status != last {
+            timeline.push(format!("{status}@{at}ms"));
+            last = status.clone();
         }
-        if status == "completed" {
-            let got = result["output"].as_str().unwrap_or_default();
-            break if after {
+        if status == "completed" && after {
+            if early.is_none() {
                 rig.record(id, "completed-early");
-                Err(format!(
-                    "completed while the model was still streaming (statuses {seen:?}); answer then: {}",
-                    first_difference(&answer, got)
-                ))
-            } else if result["answer_source"] != "record" || got != answer {
-                rig.record(id, "completed-early");
-                Err(format!(
-                    "at the first completed: {}",
-                    not_from_record(rig, id, &result, &answer)
-                ))
-            } else if during < 2 {
-                not_evaluated(format!(
-                    "only {during} status reads while the answer streamed (statuses {seen:?})"
-                ))
-            } else {
-                Ok(())
-            };
-        }
-        if before && after {
+                early = Some(format!(
+                    "completed {at} ms after the model got the request, while it was still streaming (answer then: {})",
+                    match &result {
+                        Ok(r) => format!(
+                            "{} bytes from the {}, starting {:?}",
+                            r["output"].as_str().unwrap_or_default().len(),
+                            r["answer_source"].as_str().unwrap_or("?"),
+                            r["output"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .chars()
+                                .take(40)
+                                .collect::<String>()
+                        ),
+                        Err(e) => e.clone(),
+                    }
+                ));
+            }
+        } else if status == "completed" {
+            match result {
+                Ok(result) => {
+                    let got = result["output"].as_str().unwrap_or_default();
+                    break if result["answer_source"] != "record" || got != answer {
+                        rig.record(id, "completed-partial");
+                        Err(format!(
+                            "at the first completed after the stream: {}",
+                            not_from_record(rig, id, &result, &answer)
+                        ))
+                    } else {
+                        Ok(())
+                    };
+                }
+                // Completed, yet no answer in that read: read again.
+                Err(e) if Instant::now() >= deadline => {
+                    break Err(format!("completed, but no answer to read: {e}"));
+                }
+                Err(_) => {}
+            }
+        } else if before && after {
             during += 1;
         }
         if Instant::now() >= deadline {
-            break Err(format!("never completed within 90s (statuses {seen:?})"));
+            break Err("not completed within 90s".to_string());
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    let timeline = timeline.join(" → ");
+    let early = match (early, ended) {
+        (Some(early), _) => Err(format!("{early}; statuses {timeline}")),
+        (None, Err(e)) => Err(format!("{e}; statuses {timeline}")),
+        (None, Ok(())) if during < 2 => not_evaluated(format!(
+            "only {during} status reads while the answer streamed; statuses {timeline}"
+        )),
+        (None, Ok(())) => Ok(()),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     let exact = loop {
-        let result = match mcp.output(id) {
-            Ok(result) => result,
-            Err(e) => break not_evaluated(e),
-        };
-        if result["answer_source"] == "record" && result["output"] == answer.as_str() {
+        let result = mcp.output(id);
+        if let Ok(r) = &result
+            && r["answer_source"] == "record"
+            && r["output"] == answer.as_str()
+        {
             break Ok(());
         }
         if Instant::now() >= deadline {
             rig.record(id, "markdown-wrong");
-            break Err(format!(
-                "status {}: {}",
-                result["status"],
-                not_from_record(rig, id, &result, &answer)
-            ));
+            break match result {
+                Ok(r) => Err(format!(
+                    "status {}: {}",
+                    r["status"],
+                    not_from_record(rig, id, &r, &answer)
+                )),
+                Err(e) => Err(format!("status {}: {e}", rig.status(id))),
+            };
         }
         std::thread::sleep(Duration::from_millis(250));
     };
@@ -1548,4 +1596,232 @@ fn drift_check() {
         failed == 0 && unevaluated == 0,
         "{failed} expectation(s) no longer hold, {unevaluated} could not be evaluated; see the table above"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// A supervisor cao did not start
+// ---------------------------------------------------------------------------------------
+
+/// A real Claude Code the user started themselves in a tmux pane (not by `cao launch`), with
+/// cao registered in its MCP config: its first tool call (`assign`) adopts the pane; the two
+/// real workers (Claude Code too) reply with `send_message` to the caller id cao appended to
+/// their tasks (`CAO_ENABLE_SENDER_ID_INJECTION`), and each reply is typed into the pane as
+/// a new turn exactly once. A message that comes while the user has half a prompt typed
+/// waits until the input box is empty. `cao shutdown --all` ends the workers and leaves the
+/// user's session alone.
+#[test]
+fn adopted_claude_code_supervisor() {
+    let Some(rig) = Rig::new(Cli::Claude) else {
+        return;
+    };
+    let bin = Cli::Claude.binary().unwrap();
+    rig.run(|rig| {
+        let started = Instant::now();
+        let task = |letter: &str| {
+            json!({"agent_profile": "developer",
+                   "message": format!("E2E-ADOPTED-REPORT-{letter}: do part {letter}")})
+        };
+        rig.model.script(
+            Rule::when("E2E-ADOPT-TASK")
+                .call("assign", task("A"))
+                .call("assign", task("B"))
+                .say("Both workers are on it."),
+        );
+        for letter in ["A", "B"] {
+            rig.model.script(
+                Rule::when(&format!("E2E-ADOPTED-REPORT-{letter}"))
+                    .call(
+                        "send_message",
+                        json!({"receiver_id": "{receiver_id}",
+                               "message": format!("E2E-ADOPTED-REPLY-{letter}: part {letter} is done")}),
+                    )
+                    .say(&format!("Reported part {letter}.")),
+            );
+        }
+        rig.model
+            .script(Rule::when("E2E-ADOPTED-REPLY-").say("Thanks, noted."));
+        rig.model
+            .script(Rule::when("E2E-ADOPTED-LATE").say("Late message read."));
+
+        // The user's own Claude Code: cao only in its MCP config, the yolo flag cao's provider
+        // passes, the installation's environment (HOME, CAO_HOME, CAO_TMUX_SOCKET, the model).
+        let mcp = rig.cao.path("my-mcp.json");
+        std::fs::write(
+            &mcp,
+            json!({"mcpServers": {"cao": {"command": common::cao_bin(), "args": ["mcp-server"]}}})
+                .to_string(),
+        )
+        .unwrap();
+        let mut argv: Vec<String> = vec!["env".into()];
+        let mut cmd = rig.cao.cmd();
+        for key in &rig.unset {
+            cmd.env_remove(key);
+        }
+        for (k, v) in cmd.get_envs() {
+            let k = k.to_string_lossy();
+            match v {
+                Some(v) => argv.push(format!("{k}={}", v.to_string_lossy())),
+                // tmux's own TMUX and TMUX_PANE are what adoption reads.
+                None if k != "TMUX" && k != "TMUX_PANE" => argv.extend(["-u".into(), k.into()]),
+                None => {}
+            }
+        }
+        argv.push("CAO_ENABLE_SENDER_ID_INJECTION=true".into());
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // As cao's provider does: as root, Claude Code wants this for its yolo flag.
+            argv.push("IS_SANDBOX=1".into());
+        }
+        argv.extend([
+            bin.display().to_string(),
+            "--dangerously-skip-permissions".into(),
+            format!("--mcp-config={}", mcp.display()),
+        ]);
+        let work = rig.cao.work.path().display().to_string();
+        let mut args = vec![
+            "new-session", "-d", "-s", "mine", "-x", "200", "-y", "50", "-P", "-F",
+            "#{pane_id}", "-c", &work, "--",
+        ];
+        args.extend(argv.iter().map(String::as_str));
+        let out = rig.cao.tmux(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let pane = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let provider = cao::providers::get("claude_code").unwrap();
+        let screen = || {
+            let out = rig.cao.tmux(&["capture-pane", "-p", "-J", "-t", &pane]);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        rig.wait_until("the user's Claude Code at its prompt", || {
+            let s = screen();
+            provider.status(&s) == cao::providers::Status::Idle && provider.input_is_empty(&s)
+        });
+        let ready = started.elapsed();
+
+        // The user types the task and presses Enter (again if the CLI took it as a newline).
+        rig.cao.tmux(&["send-keys", "-t", &pane, "-l", "E2E-ADOPT-TASK: split the work in two"]);
+        std::thread::sleep(Duration::from_millis(300));
+        rig.cao.tmux(&["send-keys", "-t", &pane, "Enter"]);
+        if rig
+            .model
+            .wait_for("the task", Duration::from_secs(10), |x| {
+                x.user_text.contains("E2E-ADOPT-TASK")
+            })
+            .is_err()
+        {
+            rig.cao.tmux(&["send-keys", "-t", &pane, "Enter"]);
+        }
+        let assigned = rig.wait_model("both assign results", |x| {
+            x.user_text.contains("E2E-ADOPT-TASK") && x.tool_results.len() == 2
+        });
+        for result in &assigned.tool_results {
+            assert!(succeeded(result), "assign failed: {result}");
+        }
+
+        // Adopted: listed with its kind and the pane's CLI, its id the one the workers got.
+        let listed = rig.terminals();
+        let me = listed
+            .iter()
+            .find(|t| t["kind"] == "adopted")
+            .unwrap_or_else(|| panic!("no adopted terminal in {listed:#?}"));
+        let sup = me["id"].as_str().unwrap().to_string();
+        assert_eq!(me["provider"], "claude_code", "{me:#}");
+        for letter in ["A", "B"] {
+            let report = format!("E2E-ADOPTED-REPORT-{letter}");
+            let asked = rig.wait_model(&report, |x| x.user_text.contains(&report));
+            assert!(
+                asked.user_text.contains(&format!("receiver_id \"{sup}\"")),
+                "the worker's task does not name the supervisor {sup}: {:?}",
+                asked.user_text
+            );
+        }
+
+        // Each reply is a new user turn of the supervisor's model, exactly once.
+        let reply_turns = |letter: &str| -> usize {
+            let reply = format!("E2E-ADOPTED-REPLY-{letter}");
+            rig.model
+                .exchanges()
+                .iter()
+                .filter(|x| {
+                    x.user_text.contains(&reply)
+                        && x.tool_results.is_empty()
+                        && !x.user_text.contains("E2E-ADOPTED-REPORT")
+                })
+                .count()
+        };
+        rig.wait_until("both replies as the supervisor's turns", || {
+            reply_turns("A") >= 1 && reply_turns("B") >= 1
+        });
+        let replied = started.elapsed();
+        rig.wait_until("both replies marked delivered", || {
+            let inbox = rig.inbox(&sup);
+            let replies: Vec<&Value> = inbox
+                .iter()
+                .filter(|m| m["body"].as_str().unwrap_or("").starts_with("E2E-ADOPTED-REPLY-"))
+                .collect();
+            replies.len() == 2 && replies.iter().all(|m| m["status"] == "delivered")
+        });
+        rig.wait_until("the supervisor back at its prompt", || {
+            let s = screen();
+            provider.status(&s) == cao::providers::Status::Completed
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            (reply_turns("A"), reply_turns("B")),
+            (1, 1),
+            "replies typed more than once"
+        );
+
+        // The user has half a prompt typed when a message comes: it waits for the empty box.
+        rig.cao.tmux(&["send-keys", "-t", &pane, "-l", "half typed by the user"]);
+        rig.wait_until("the user's text on the screen", || {
+            screen().contains("half typed by the user")
+        });
+        rig.cao_ok(&["send", &sup, "E2E-ADOPTED-LATE: one more thing"]);
+        std::thread::sleep(Duration::from_secs(4));
+        let late = |rig: &Rig| -> Value {
+            rig.inbox(&sup)
+                .into_iter()
+                .find(|m| m["body"].as_str().unwrap_or("").starts_with("E2E-ADOPTED-LATE"))
+                .expect("the late message is in the inbox")
+        };
+        assert_eq!(late(rig)["status"], "pending", "typed into the user's input");
+        assert!(
+            screen().contains("half typed by the user"),
+            "the user's input changed:\n{}",
+            screen()
+        );
+        // The user clears the input (Ctrl-C empties a non-empty box): the message goes in.
+        rig.cao.tmux(&["send-keys", "-t", &pane, "C-c"]);
+        let turn = rig.wait_model("the late message as its own turn", |x| {
+            x.user_text.contains("E2E-ADOPTED-LATE")
+        });
+        assert!(
+            !turn.user_text.contains("half typed"),
+            "the message was mixed into the user's text: {:?}",
+            turn.user_text
+        );
+        rig.wait_until("the late message marked delivered", || {
+            late(rig)["status"] == "delivered"
+        });
+
+        // Shutdown ends the workers and leaves the user's own session running.
+        rig.cao_ok(&["shutdown", "--all"]);
+        let alive = rig.cao.tmux(&["has-session", "-t", "mine"]);
+        assert!(alive.status.success(), "cao shutdown killed the user's own session");
+        let panes = rig
+            .cao
+            .tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_current_command}"]);
+        let panes = String::from_utf8_lossy(&panes.stdout).into_owned();
+        assert_eq!(panes.lines().count(), 1, "panes left: {panes}");
+        assert!(
+            panes.starts_with(&format!("{pane} ")),
+            "the user's pane is gone: {panes}"
+        );
+        println!(
+            "adopted Claude Code supervisor: at its prompt after {:.1}s, both replies after {:.1}s, done after {:.1}s",
+            ready.as_secs_f64(),
+            replied.as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        );
+    });
 }
