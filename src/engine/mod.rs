@@ -484,7 +484,18 @@ impl Engine {
     fn screen(&self, record: &TerminalRecord) -> Result<Option<String>, EngineError> {
         match self.tmux.capture(&record.pane_id, None) {
             Ok(s) => Ok(Some(s)),
-            Err(TmuxError::Failed { .. }) | Err(TmuxError::NoServer(_)) => Ok(None),
+            Err(TmuxError::NoServer(_)) => Ok(None),
+            // A failed capture is a gone pane only if tmux no longer lists it: a capture can
+            // fail for a moment on a loaded machine, and taking that for an exit would make
+            // cao forget a live terminal.
+            Err(e @ TmuxError::Failed { .. }) => match self.tmux.pane(&record.pane_id) {
+                Ok(None) | Err(TmuxError::NoServer(_)) => Ok(None),
+                Ok(Some(_)) => match self.tmux.capture(&record.pane_id, None) {
+                    Ok(s) => Ok(Some(s)),
+                    Err(_) => Err(e.into()),
+                },
+                Err(_) => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         }
     }
