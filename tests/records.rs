@@ -53,7 +53,11 @@ fn send(cao: &Cao, id: &str, text: &str) {
 }
 
 fn record_file(cao: &Cao, id: &str) -> std::path::PathBuf {
-    cao.home.path().join("run").join(id).join("fake-session.jsonl")
+    cao.home
+        .path()
+        .join("run")
+        .join(id)
+        .join("fake-session.jsonl")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,7 +94,10 @@ async fn output_status_and_list_read_the_record() {
         format!("fake answer: {task}")
     );
     let view: Value = serde_json::from_str(&cao.ok(&["status", &id, "--json"])).unwrap();
-    assert!(view["usage"]["input_tokens"].as_u64().unwrap() > 0, "{view}");
+    assert!(
+        view["usage"]["input_tokens"].as_u64().unwrap() > 0,
+        "{view}"
+    );
     let table = cao.ok(&["list"]);
     assert!(table.contains("TOKENS IN/OUT"), "{table}");
 
@@ -129,10 +136,17 @@ async fn a_corrupt_huge_or_symlinked_record_falls_back_to_the_screen() {
 
     type Spoil = fn(&std::path::Path, &std::path::Path);
     let cases: [(&str, Spoil); 4] = [
-        ("corrupt", |r, _| std::fs::write(r, "{\"type\":\"user\"}\nnot json at all\n").unwrap()),
-        ("cut mid-line", |r, _| std::fs::write(r, "{\"type\":\"user\",\"te").unwrap()),
+        ("corrupt", |r, _| {
+            std::fs::write(r, "{\"type\":\"user\"}\nnot json at all\n").unwrap()
+        }),
+        ("cut mid-line", |r, _| {
+            std::fs::write(r, "{\"type\":\"user\",\"te").unwrap()
+        }),
         ("100 MB", |r, _| {
-            std::fs::File::create(r).unwrap().set_len(100 * 1024 * 1024).unwrap()
+            std::fs::File::create(r)
+                .unwrap()
+                .set_len(100 * 1024 * 1024)
+                .unwrap()
         }),
         ("a symlink to another file", |r, secret| {
             std::fs::remove_file(r).unwrap();
@@ -145,12 +159,50 @@ async fn a_corrupt_huge_or_symlinked_record_falls_back_to_the_screen() {
         spoil(&record, &secret);
         let started = std::time::Instant::now();
         let s = call(&client, "get_terminal_output", json!({"terminal_id": id})).await;
-        assert!(started.elapsed() < Duration::from_secs(5), "{what}: too slow");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: too slow"
+        );
         assert_eq!(s["answer_source"], "screen", "{what}: {s}");
         assert_eq!(s["output"], "fake answer: short question", "{what}: {s}");
         assert_eq!(cao.status(&id), "completed", "{what}");
     }
     let log = std::fs::read_to_string(cao.home.path().join("logs/cao.log")).unwrap();
-    assert!(log.contains("answer read from the screen"), "the log says why");
+    assert!(
+        log.contains("answer read from the screen"),
+        "the log says why"
+    );
     client.cancel().await.unwrap();
+}
+
+/// A CLI that writes a prompt to its record only after it has sent it (Claude Code, by
+/// 100-230 ms; the drift check found it): the turn cao typed runs from the moment it is typed,
+/// never "completed" with the previous turn's answer in between.
+#[test]
+fn a_typed_turn_runs_before_the_record_shows_it() {
+    let cao = Cao::new().with_env("CAO_FAKE_RECORD_LAG_MS", "700");
+    let id = cao.launch("developer");
+    send(&cao, &id, "first [[sleep 1]]");
+    wait_for("the first answer", Duration::from_secs(20), || {
+        cao.status(&id) == "completed"
+    });
+    send(&cao, &id, "second [[sleep 2]]");
+    // The record still shows the first turn ended; the status must not say so.
+    let seen: Vec<String> = (0..10)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            cao.status(&id)
+        })
+        .collect();
+    assert!(
+        seen.iter().all(|s| s == "processing"),
+        "statuses while the second turn starts: {seen:?}"
+    );
+    wait_for("the second answer", Duration::from_secs(20), || {
+        cao.status(&id) == "completed"
+    });
+    assert_eq!(
+        cao.ok(&["output", &id]).trim_end_matches('\n'),
+        "fake answer: second [[sleep 2]]"
+    );
 }

@@ -533,7 +533,11 @@ impl Engine {
             Some(screen) => {
                 let read = self.read_record(record, provider.as_ref());
                 Ok((
-                    answers::combined_status(provider.status(&screen), &read),
+                    answers::combined_status(
+                        provider.status(&screen),
+                        &read,
+                        self.typed_ahead(record, &read),
+                    ),
                     answers::usage_of(&read),
                 ))
             }
@@ -852,7 +856,7 @@ impl Engine {
                 }
             }
             let status = if delivered {
-                answers::combined_status(screen_status, &read)
+                answers::combined_status(screen_status, &read, self.typed_ahead(&record, &read))
             } else {
                 Status::Processing
             };
@@ -872,10 +876,7 @@ impl Engine {
                     // The record never showed the turn end: after a grace time with the
                     // screen finished, the screen answers (and the result says so).
                     if screen_status == Status::Completed {
-                        screen_done_since
-                            .get_or_insert_with(Instant::now)
-                            .elapsed()
-                            >= RECORD_GRACE
+                        screen_done_since.get_or_insert_with(Instant::now).elapsed() >= RECORD_GRACE
                     } else {
                         screen_done_since = None;
                         false

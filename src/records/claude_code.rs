@@ -40,7 +40,7 @@ pub struct Session {
 impl Session {
     /// A new session (random id) for a CLI started in `working_dir` with `config_dir`.
     pub fn new(config_dir: &Path, working_dir: &Path) -> Session {
-        let session_id = new_uuid();
+        let session_id = crate::records::new_session_id();
         let projects_dir = config_dir.join("projects");
         let transcript = projects_dir
             .join(project_dir_name(&working_dir.display().to_string()))
@@ -58,22 +58,6 @@ pub fn config_dir(configured: Option<PathBuf>, home: Option<PathBuf>) -> Option<
     configured
         .filter(|d| !d.as_os_str().is_empty())
         .or_else(|| home.map(|h| h.join(".claude")))
-}
-
-/// A random (version 4) UUID.
-fn new_uuid() -> String {
-    let mut bytes = rand::random::<[u8; 16]>();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 /// The folder name Claude Code gives a working directory under `projects/`: every UTF-16

@@ -44,7 +44,7 @@ pub struct Session {
 impl Session {
     /// A new session (random id) in the Copilot home `copilot_home`.
     pub fn new(copilot_home: &Path) -> Session {
-        let session_id = new_uuid();
+        let session_id = crate::records::new_session_id();
         Session {
             session_dir: copilot_home.join("session-state").join(&session_id),
             session_id,
@@ -252,22 +252,6 @@ fn usage_of(usage: &Value) -> Usage {
         output_tokens: count(usage, "outputTokens"),
         cached_tokens: count(usage, "cacheReadTokens"),
     }
-}
-
-/// A random (version 4) UUID.
-fn new_uuid() -> String {
-    let mut bytes = rand::random::<[u8; 16]>();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 /// `8-4-4-4-12` lowercase hex digits.
@@ -562,7 +546,7 @@ mod tests {
         // Launched, but Copilot has not created the session yet.
         assert!(matches!(read(&files(&run)), Err(RecordError::Missing(_))));
         // Another session in the same home is never read.
-        let other = home.join("session-state").join(new_uuid());
+        let other = home.join("session-state").join(crate::records::new_session_id());
         std::fs::create_dir_all(&other).unwrap();
         std::fs::write(other.join("events.jsonl"), SESSION).unwrap();
         assert!(matches!(read(&files(&run)), Err(RecordError::Missing(_))));

@@ -214,6 +214,12 @@ pub fn json_lines(text: &str, path: &Path) -> Result<Vec<serde_json::Value>, Rec
     Ok(values)
 }
 
+/// A fresh random session id (a version-4 UUID), for the CLIs that let cao choose the id of
+/// the session a terminal records into.
+pub fn new_session_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// A count from a JSON number field, if it is one.
 pub fn count(value: &serde_json::Value, key: &str) -> Option<u64> {
     value.get(key).and_then(serde_json::Value::as_u64)

@@ -70,6 +70,7 @@ impl Cao {
             "CAO_FAKE_DELAY_MS",
             "CAO_FAKE_ENTERS",
             "CAO_FAKE_TRANSCRIPT",
+            "CAO_FAKE_RECORD_LAG_MS",
             "CAO_YOLO",
         ] {
             cmd.env_remove(key);

@@ -31,9 +31,23 @@ pub enum TurnEnd {
 }
 
 impl SessionRecord {
-    /// Notes a submitted input that starts a turn.
+    /// Notes a submitted input that starts a turn — `CAO_FAKE_RECORD_LAG_MS` later, when set,
+    /// as Claude Code writes a prompt to its transcript only after it has sent it.
     pub fn user(&self, text: &str) -> Result<()> {
-        self.write(json!({"type": "user", "text": text}))
+        let line = json!({"type": "user", "text": text});
+        let lag = std::env::var("CAO_FAKE_RECORD_LAG_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if lag == 0 {
+            return self.write(line);
+        }
+        let this = self.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(lag));
+            let _ = this.write(line);
+        });
+        Ok(())
     }
 
     /// Notes the answer of a turn, with made-up but stable token counts (a word a token).
