@@ -217,6 +217,11 @@ const RECORD_TICK: Duration = Duration::from_millis(500);
 /// How often a handoff reads the screen of a CLI that keeps a record (for a question to the
 /// user, an error line, a closed window): one capture costs ~2-3 ms of CPU in cao and tmux.
 const SCREEN_TICK: Duration = Duration::from_secs(2);
+/// How often a handoff reads the screen when no doorbell rang (the pane printed nothing, no
+/// hook ran): a watcher that died or a stalled pipe cannot hide a change for longer.
+const SCREEN_SAFETY_TICK: Duration = Duration::from_secs(10);
+/// The same before the task is typed, and for a CLI with no record.
+const UNRUNG_SCREEN_TICK: Duration = Duration::from_secs(1);
 /// A handoff's tick for a CLI with no record, whose screen is the only source.
 const SCREEN_ONLY_TICK: Duration = Duration::from_millis(250);
 /// How long a finished-looking screen waits for the record to show the turn's end before
@@ -788,6 +793,10 @@ impl Engine {
         let mut last_beat = Instant::now();
         let mut screen_status = Status::Processing;
         let mut screen_read_at: Option<Instant> = None;
+        // Whether a doorbell rang since the screen was last read: without one (no output, no
+        // hook) the screen has not changed, and reading it again would cost a tmux call for
+        // nothing.
+        let mut rung = true;
         let mut delivered = false;
         // Screen-only CLIs: a CLI caught mid-repaint can look completed with half an answer,
         // so the answer is taken only when two reads agree.
@@ -816,16 +825,21 @@ impl Engine {
             // A turn that ended without an answer (failed, interrupted) is for the screen to
             // explain: it is read at once.
             let ended_empty = record_ended && matches!(&read, Some(Ok(t)) if t.answer.is_none());
-            // The screen: on every look before the task is typed and for screen-only CLIs;
-            // with a record, only every SCREEN_TICK.
-            let screen_due = !delivered
-                || !keeps_record
-                || screen_read_at.is_none_or(|at| at.elapsed() >= SCREEN_TICK);
+            // The screen, when it may have changed (a doorbell rang): before the task is
+            // typed and for screen-only CLIs at once; with a record at most every
+            // SCREEN_TICK. A slow safety tick reads it regardless.
+            let since_read = screen_read_at.map_or(Duration::MAX, |at| at.elapsed());
+            let screen_due = if delivered && keeps_record {
+                rung && since_read >= SCREEN_TICK || since_read >= SCREEN_SAFETY_TICK
+            } else {
+                rung || since_read >= UNRUNG_SCREEN_TICK
+            };
             if screen_due && !record_ended || ended_empty {
                 let Some(screen) = self.screen(&record)? else {
                     return Err(self.exited(&record, "before finishing the task"));
                 };
                 screen_read_at = Some(Instant::now());
+                rung = false;
                 screen_status = provider.status(&screen);
                 if !delivered {
                     // Dialogs are answered once whoever asks (see `answer_dialog`); the task
@@ -916,7 +930,7 @@ impl Engine {
             } else {
                 SCREEN_ONLY_TICK
             };
-            waiter.wait(tick.min(deadline.saturating_duration_since(Instant::now())));
+            rung |= waiter.wait(tick.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
 
