@@ -166,7 +166,11 @@ fn start_users_own_agent(cao: &Cao, scenario: &str) -> UsersOwnAgent {
     args.push("--");
     args.extend(argv.iter().map(String::as_str));
     let out = cao.tmux(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pane = String::from_utf8_lossy(&out.stdout).trim().to_string();
     wait_for("the supervisor's prompt", Duration::from_secs(10), || {
         let screen = cao.tmux(&["capture-pane", "-p", "-t", &pane]);
@@ -212,7 +216,10 @@ fn an_adopted_supervisor_gets_its_workers_replies_typed_in_and_is_never_closed()
     assert!(refused.contains("no cao session"), "{refused}");
     cao.ok(&["shutdown", "--all"]);
     let alive = cao.tmux(&["has-session", "-t", "mine"]);
-    assert!(alive.status.success(), "cao shutdown killed the user's own session");
+    assert!(
+        alive.status.success(),
+        "cao shutdown killed the user's own session"
+    );
     assert_eq!(cao.status(&id), "completed");
 }
 

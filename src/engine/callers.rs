@@ -179,7 +179,10 @@ impl Engine {
     /// lives, so a restarted MCP server in it keeps the same id and mail.
     pub fn release_caller(&self, record: &TerminalRecord) {
         if record.kind == TerminalKind::Mailbox
-            && let Err(e) = self.forget(record, "stopped collecting its messages (its MCP server ended)")
+            && let Err(e) = self.forget(
+                record,
+                "stopped collecting its messages (its MCP server ended)",
+            )
         {
             tracing::warn!(terminal = %record.id, "cannot remove the mailbox: {e}");
         }
@@ -265,7 +268,10 @@ mod tests {
     fn clients_and_commands_name_their_providers() {
         assert_eq!(provider_for_client("claude-code"), Some("claude_code"));
         assert_eq!(provider_for_client("codex-mcp-client"), Some("codex"));
-        assert_eq!(provider_for_client("gemini-cli-mcp-client"), Some("gemini_cli"));
+        assert_eq!(
+            provider_for_client("gemini-cli-mcp-client"),
+            Some("gemini_cli")
+        );
         assert_eq!(provider_for_client("cao-fake-agent"), Some("fake"));
         assert_eq!(provider_for_client("Visual Studio Code"), None);
         assert_eq!(provider_for_command("claude"), Some("claude_code"));

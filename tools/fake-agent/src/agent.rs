@@ -18,8 +18,8 @@ use crate::editor::{Editor, EnterOutcome};
 use crate::keys::{Decoder, ESCAPE_WINDOW_MS, Key};
 use crate::mcp::{McpClients, result_text};
 use crate::scenario::{Plan, Scenario};
-use crate::session::{SessionRecord, TurnEnd};
 use crate::screen::{self, ASK_QUESTION, ERASE_LINE, FAILURE, INTERRUPTED, NL, PROMPT, WORKING};
+use crate::session::{SessionRecord, TurnEnd};
 use crate::tty;
 
 /// How a turn ended, as computed by its background task.

@@ -79,7 +79,11 @@ impl Settings {
             };
             if !matches!(
                 flag.as_str(),
-                "--profile" | "--system-prompt" | "--mcp-config" | "--session-record" | "--stop-hook"
+                "--profile"
+                    | "--system-prompt"
+                    | "--mcp-config"
+                    | "--session-record"
+                    | "--stop-hook"
             ) {
                 continue; // Unknown flags and stray values are ignored, silently.
             }
