@@ -1202,13 +1202,198 @@ fn gemini_cli_without_true_color_recorded_screens() {
         assert!(!screen.contains("▀▀▀▀▀▀▀▀▀▀"), "{file} has half-block rows");
         assert_eq!(p.status(&screen), *status, "status of {file}");
         if let Some(answer) = answer {
-            assert_eq!(p.last_response(&screen).unwrap(), *answer, "answer of {file}");
+            assert_eq!(
+                p.last_response(&screen).unwrap(),
+                *answer,
+                "answer of {file}"
+            );
         }
     }
     let idle = fixture("gemini_cli", "50-no-truecolor-idle.txt");
     assert!(idle.contains("True color (24-bit) support not detected"));
     // An interrupted or failed turn has no answer, not the text before the interrupt.
-    for file in ["50-no-truecolor-interrupted.txt", "50-no-truecolor-error.txt"] {
-        assert!(p.last_response(&fixture("gemini_cli", file)).is_err(), "{file}");
+    for file in [
+        "50-no-truecolor-interrupted.txt",
+        "50-no-truecolor-error.txt",
+    ] {
+        assert!(
+            p.last_response(&fixture("gemini_cli", file)).is_err(),
+            "{file}"
+        );
+    }
+}
+
+/// The input box of a supervisor cao adopted is typed into only when empty: each CLI's box
+/// recorded through cao (220x50, `COLORTERM` unset; Gemini CLI also with true color, in
+/// `gemini/`) at its prompt with nothing typed (a dim placeholder where the CLI draws one:
+/// capture-pane drops the dimming, as in what cao reads), one character typed, a line typed,
+/// two more lines pasted under it, then after an answer: empty again, one character, a line.
+/// Typed with `tmux send-keys -l` (the paste with `paste-buffer -p`), never submitted.
+#[test]
+fn input_box_recorded_screens() {
+    let cases: &[(&str, &str)] = &[
+        ("claude_code", "claude"),
+        ("codex", "codex"),
+        ("copilot_cli", "copilot"),
+        ("gemini_cli", "gemini_cli"),
+        ("gemini_cli", "gemini"),
+        ("opencode", "opencode"),
+    ];
+    let screens: &[(&str, bool, bool)] = &[
+        // (file, empty, after the answer)
+        ("60-input-empty.txt", true, false),
+        ("61-input-one-char.txt", false, false),
+        ("62-input-typed.txt", false, false),
+        ("63-input-multiline.txt", false, false),
+        ("64-input-empty-after-answer.txt", true, true),
+        ("65-input-one-char-after-answer.txt", false, true),
+        ("66-input-typed-after-answer.txt", false, true),
+    ];
+    for (name, dir) in cases {
+        let p = provider(name);
+        for (file, empty, answered) in screens {
+            let screen = fixture(dir, file);
+            assert_eq!(
+                p.input_is_empty(&screen),
+                *empty,
+                "{name}: input_is_empty of {dir}/{file}"
+            );
+            // Typed text never changes the status: the inbox then asks input_is_empty.
+            let status = if *answered { DONE } else { IDLE };
+            assert_eq!(p.status(&screen), status, "{name}: status of {dir}/{file}");
+        }
+    }
+    // The older recordings agree: the start-up screen is empty, the typed one is not.
+    for (name, dir) in cases.iter().filter(|(_, dir)| *dir != "gemini_cli") {
+        let p = provider(name);
+        assert!(
+            p.input_is_empty(&fixture(dir, "01-idle.txt")),
+            "{dir}/01-idle"
+        );
+        assert!(
+            !p.input_is_empty(&fixture(dir, "02-typed.txt")),
+            "{dir}/02-typed"
+        );
+    }
+    // The placeholders are there as plain text.
+    for (dir, text) in [
+        ("codex", "› Ask Codex to do anything"),
+        ("gemini_cli", " *   Type your message or @path/to/file"),
+        ("gemini", " *   Type your message or @path/to/file"),
+        (
+            "opencode",
+            "Ask anything… \"What is the tech stack of this project?\"",
+        ),
+    ] {
+        assert!(fixture(dir, "60-input-empty.txt").contains(text), "{dir}");
+    }
+}
+
+/// Claude Code's dim `Try "..."` hint on a fresh session (prompt suggestions on, here with
+/// `CLAUDE_CODE_ENABLE_PROMPT_SUGGESTION=1`), recorded 120x30 from the real 2.1.197 in tmux:
+/// an empty box. Typing the very same words gives the same text (only the colors differ, and
+/// capture-pane drops them), so that reads as empty too: the one input cao cannot tell.
+#[test]
+fn claude_code_input_placeholder() {
+    let p = provider("claude_code");
+    let hint = fixture("claude", "67-input-placeholder.txt");
+    assert!(hint.contains("❯\u{a0}Try \"edit <filepath> to...\""));
+    assert!(p.input_is_empty(&hint));
+    assert_eq!(p.status(&hint), IDLE);
+    let typed = fixture("claude", "68-input-typed-like-placeholder.txt");
+    assert!(typed.contains("❯\u{a0}Try \"fix lint errors\""));
+    assert!(p.input_is_empty(&typed));
+    let box_with = |input: &str| format!("{RULE}\n{input}\n{RULE}\n  ⏵⏵ bypass permissions on\n\n");
+    for hint in [
+        "❯\u{a0}Try \"refactor src/main.rs\"",
+        "❯ Try \"how does <filepath> work?\"",
+        "❯ Try \"write a test for lib.rs\"",
+        "❯ Try \"create a util logging.py that...\"",
+        "❯ Press up to edit queued messages",
+        "❯ Message @reviewer…",
+        "> Try \"fix typecheck errors\"",
+        "❯\u{a0}",
+        "❯",
+    ] {
+        assert!(p.input_is_empty(&box_with(hint)), "{hint:?}");
+    }
+    for typed in [
+        "❯ Try \"something else\"",
+        "❯ Try \"refactor two words\"",
+        "❯ Try",
+        "❯ x",
+        "> x",
+        "❯\n  second line",
+        "❯ [Pasted text #1 +30 lines]",
+    ] {
+        assert!(!p.input_is_empty(&box_with(typed)), "{typed:?}");
+    }
+    // No input box at all (a dialog): nothing says it is empty.
+    assert!(!p.input_is_empty(&fixture("claude", "21-perms-dialog.txt")));
+}
+
+/// Hand-made input boxes for the other CLIs: placeholders, typed text, pastes.
+#[test]
+fn input_box_tricky_screens() {
+    let codex = provider("codex");
+    for (composer, empty) in [
+        ("Ask Codex to do anything", true),
+        ("Ask a follow-up question", true),
+        ("", true),
+        ("Ask Codex to do anything else", false),
+        ("x", false),
+        ("[Pasted Content 1200 chars]", false),
+        ("\n  second line", false),
+    ] {
+        assert_eq!(
+            codex.input_is_empty(&codex_bottom(composer)),
+            empty,
+            "codex: {composer:?}"
+        );
+    }
+    let gemini = provider("gemini_cli");
+    for (input, empty) in [
+        ("*   Type your message or @path/to/file", true),
+        (">   Type your message or @path/to/file", true),
+        ("!   Type your shell command", true),
+        ("*   Press 'i' for INSERT mode.", true),
+        ("* *", false),
+        ("> Type your message", false),
+        ("! ls", false),
+    ] {
+        assert_eq!(
+            gemini.input_is_empty(&gemini_bottom(input, false)),
+            empty,
+            "gemini_cli: {input:?}"
+        );
+    }
+    let opencode = provider("opencode");
+    for (input, empty) in [
+        ("Ask anything… \"Fix broken tests\"", true),
+        ("Run a command… \"git status\"", true),
+        ("", true),
+        ("Ask anything", false),
+        ("x", false),
+        ("[Pasted ~30 lines]", false),
+        ("x\n  ┃  second line", false),
+    ] {
+        assert_eq!(
+            opencode.input_is_empty(&opencode_bottom(input, false)),
+            empty,
+            "opencode: {input:?}"
+        );
+    }
+    let copilot = provider("copilot_cli");
+    for (input, empty) in [
+        ("", true),
+        ("x", false),
+        ("[Paste #1 - 30 lines]", false),
+        ("\n  second line", false),
+    ] {
+        assert_eq!(
+            copilot.input_is_empty(&copilot_bottom(input, false)),
+            empty,
+            "copilot_cli: {input:?}"
+        );
     }
 }

@@ -16,6 +16,10 @@
 //!   sets it, no `COLORTERM` (`exact_answer_gemini_cli_truecolor` once with
 //!   `COLORTERM=truecolor`).
 //!
+//! `adopted_claude_code_supervisor`: a Claude Code the user started in tmux themselves, with
+//! cao in its MCP config, is adopted on its first tool call; its real workers' replies are
+//! typed into its pane, and a message waits while the user has text in the input box.
+//!
 //! A CLI whose binary is missing (its `CAO_*_BIN` variable unset and nothing on `PATH`) is
 //! skipped with one line saying how to install it. `.ci/run` installs all five.
 //!
@@ -1648,24 +1652,33 @@ fn adopted_claude_code_supervisor() {
         let mcp = rig.cao.path("my-mcp.json");
         std::fs::write(
             &mcp,
-            json!({"mcpServers": {"cao": {"command": common::cao_bin(), "args": ["mcp-server"]}}})
-                .to_string(),
+            // CAO_YOLO: the workers skip their permission prompts (else a worker's Claude
+            // Code asks before its send_message).
+            json!({"mcpServers": {"cao": {"command": common::cao_bin(), "args": ["mcp-server"],
+                                          "env": {"CAO_YOLO": "1"}}}})
+            .to_string(),
         )
         .unwrap();
-        let mut argv: Vec<String> = vec!["env".into()];
         let mut cmd = rig.cao.cmd();
         for key in &rig.unset {
             cmd.env_remove(key);
         }
+        // `env -u KEY ... KEY=VALUE ...`: the removals first (env takes options first).
+        let mut removed: Vec<String> = vec!["env".into()];
+        let mut set = Vec::new();
         for (k, v) in cmd.get_envs() {
             let k = k.to_string_lossy();
             match v {
-                Some(v) => argv.push(format!("{k}={}", v.to_string_lossy())),
+                Some(v) => set.push(format!("{k}={}", v.to_string_lossy())),
                 // tmux's own TMUX and TMUX_PANE are what adoption reads.
-                None if k != "TMUX" && k != "TMUX_PANE" => argv.extend(["-u".into(), k.into()]),
+                None if k != "TMUX" && k != "TMUX_PANE" => {
+                    removed.extend(["-u".into(), k.into_owned()])
+                }
                 None => {}
             }
         }
+        let mut argv = removed;
+        argv.extend(set);
         argv.push("CAO_ENABLE_SENDER_ID_INJECTION=true".into());
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
@@ -1683,13 +1696,22 @@ fn adopted_claude_code_supervisor() {
             "#{pane_id}", "-c", &work, "--",
         ];
         args.extend(argv.iter().map(String::as_str));
+        // A CLI that dies keeps its last screen (for the failure message).
+        args.extend([";", "set-option", "-t", "mine", "remain-on-exit", "on"]);
         let out = rig.cao.tmux(&args);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let pane = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let provider = cao::providers::get("claude_code").unwrap();
         let screen = || {
             let out = rig.cao.tmux(&["capture-pane", "-p", "-J", "-t", &pane]);
-            String::from_utf8_lossy(&out.stdout).into_owned()
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let dead = rig.cao.tmux(&["display-message", "-p", "-t", &pane, "#{pane_dead}"]);
+            assert_ne!(
+                String::from_utf8_lossy(&dead.stdout).trim(),
+                "1",
+                "the user's Claude Code exited:\n{text}"
+            );
+            text
         };
         rig.wait_until("the user's Claude Code at its prompt", || {
             let s = screen();
@@ -1808,6 +1830,7 @@ fn adopted_claude_code_supervisor() {
         rig.cao_ok(&["shutdown", "--all"]);
         let alive = rig.cao.tmux(&["has-session", "-t", "mine"]);
         assert!(alive.status.success(), "cao shutdown killed the user's own session");
+        screen(); // Its Claude Code still runs (the pane is not dead).
         let panes = rig
             .cao
             .tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_current_command}"]);

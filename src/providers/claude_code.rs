@@ -106,6 +106,17 @@ impl Provider for ClaudeCode {
         last_turn_status(&lines[..input.top])
     }
 
+    fn input_is_empty(&self, screen: &str) -> bool {
+        let lines = screen::lines(screen);
+        // No input box (a dialog, a screen mid-repaint): nothing shows it is empty.
+        let Some(input) = find_input_box(&lines) else {
+            return false;
+        };
+        let mut rows = lines[input.top + 1..input.bottom].iter();
+        let first = rows.next().map_or("", |l| prompt_text(l));
+        (first.is_empty() || placeholder(first)) && rows.all(|l| l.trim().is_empty())
+    }
+
     fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
         let lines = screen::lines(screen);
         let end = find_input_box(&lines).map_or(lines.len(), |b| b.top);
@@ -262,6 +273,53 @@ fn is_prompt_line(line: &str) -> bool {
         || line.starts_with("❯\u{a0}")
         || line == ">"
         || line.starts_with("> ")
+}
+
+/// The text on the input line after its `❯ ` (or `> `), trimmed (the prompt is padded with a
+/// no-break space).
+fn prompt_text(line: &str) -> &str {
+    line.strip_prefix('❯')
+        .or_else(|| line.strip_prefix('>'))
+        .unwrap_or(line)
+        .trim()
+}
+
+/// The dim hint an empty input box shows instead of text (capture-pane drops the dimming, so
+/// it is told apart by its exact words): `Try "<example>"` on a fresh session with prompt
+/// suggestions on (the examples name a file of the project, or `<filepath>`),
+/// `Press up to edit queued messages`, and `Message @<agent>…` while viewing an agent.
+fn placeholder(text: &str) -> bool {
+    if text == "Press up to edit queued messages" {
+        return true;
+    }
+    if let Some(agent) = text.strip_prefix("Message @") {
+        return agent.ends_with('…') && agent.chars().count() > 1;
+    }
+    let Some(example) = text
+        .strip_prefix("Try \"")
+        .and_then(|t| t.strip_suffix('"'))
+    else {
+        return false;
+    };
+    const FIXED: &[&str] = &[
+        "fix lint errors",
+        "fix typecheck errors",
+        "how do I log an error?",
+        "create a util logging.py that...",
+    ];
+    // The examples that name a file: the file is one word (a path, or `<filepath>`).
+    let file = |f: &str| !f.is_empty() && !f.contains(char::is_whitespace);
+    FIXED.contains(&example)
+        || example
+            .strip_prefix("how does ")
+            .and_then(|t| t.strip_suffix(" work?"))
+            .is_some_and(file)
+        || example.strip_prefix("refactor ").is_some_and(file)
+        || example
+            .strip_prefix("edit ")
+            .and_then(|t| t.strip_suffix(" to..."))
+            .is_some_and(file)
+        || example.strip_prefix("write a test for ").is_some_and(file)
 }
 
 /// A user turn in the conversation (the input box is excluded by the caller).

@@ -62,6 +62,10 @@ const TOOL_VERBS: &[&str] = &[
     "Change",
 ];
 
+/// What an empty composer shows, dimmed (0.169): the main one, and a side conversation's.
+/// capture-pane drops the dimming, so a composer holding exactly these words reads as empty.
+const PLACEHOLDERS: &[&str] = &["Ask Codex to do anything", "Ask a follow-up question"];
+
 impl Provider for Codex {
     fn name(&self) -> &'static str {
         NAME
@@ -215,6 +219,21 @@ impl Provider for Codex {
         } else {
             Status::Idle
         }
+    }
+
+    fn input_is_empty(&self, screen: &str) -> bool {
+        let lines = screen::lines(screen);
+        let Some(prompt) = composer(&lines) else {
+            return false;
+        };
+        let text = lines[prompt].trim_start_matches('›').trim();
+        // The composer's further lines run down to the blank row above the footer.
+        let end = lines[prompt + 1..]
+            .iter()
+            .rposition(|l| l.trim().is_empty())
+            .map_or(prompt + 1, |i| prompt + 1 + i);
+        (text.is_empty() || PLACEHOLDERS.contains(&text))
+            && lines[prompt + 1..end].iter().all(|l| l.trim().is_empty())
     }
 
     fn last_response(&self, screen: &str) -> Result<String, ProviderError> {

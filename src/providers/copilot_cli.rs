@@ -144,6 +144,18 @@ impl Provider for CopilotCli {
         Status::Idle
     }
 
+    fn input_is_empty(&self, screen: &str) -> bool {
+        // An empty input is a bare `❯` (1.0.102 draws no placeholder); typed text follows it,
+        // further lines are indented, a paste shows as `❯ [Paste #1 - 30 lines]`.
+        let lines = clean(screen);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let Some((top, bottom)) = input_box(&lines) else {
+            return false;
+        };
+        lines[top + 1].trim_start_matches('❯').trim().is_empty()
+            && lines[top + 2..bottom].iter().all(|l| l.trim().is_empty())
+    }
+
     fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
         let lines = clean(screen);
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();

@@ -143,6 +143,30 @@ impl Provider for GeminiCli {
         Status::Idle
     }
 
+    fn input_is_empty(&self, screen: &str) -> bool {
+        let lines = screen::lines(screen);
+        let Some((top, bottom)) = input_box(&lines) else {
+            return false;
+        };
+        let rows = &lines[top + 1..bottom.min(lines.len())];
+        let Some(prompt) = rows.iter().position(|l| is_prompt_row(l)) else {
+            return false;
+        };
+        // ` * ` (or `>`, `!`, `(r:)`) and the text or the placeholder; typed lines continue
+        // indented below it.
+        let row = &rows[prompt][1..];
+        let text = ["(r:)", "*", ">", "!"]
+            .iter()
+            .find_map(|p| row.strip_prefix(p))
+            .unwrap_or(row)
+            .trim();
+        (text.is_empty() || PLACEHOLDERS.contains(&text))
+            && rows
+                .iter()
+                .enumerate()
+                .all(|(i, l)| i == prompt || l.trim().is_empty())
+    }
+
     fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
         let lines = screen::lines(screen);
         let end = match input_box(&lines) {
@@ -399,6 +423,18 @@ fn strip_json_comments(text: &str) -> String {
     }
     out
 }
+
+/// What an empty input box shows, dimmed, after its prompt (0.61): the usual one, the shell
+/// mode's, vim mode's, voice mode's. capture-pane drops the dimming, so an input holding
+/// exactly these words reads as empty.
+const PLACEHOLDERS: &[&str] = &[
+    "Type your message or @path/to/file",
+    "Type your shell command",
+    "Press 'Esc' for NORMAL mode.",
+    "Press 'i' for INSERT mode.",
+    "Type your message or hold space to talk (Esc to exit)",
+    "Type your message or space to talk (Esc to exit)",
+];
 
 /// A full-width row of `c` (`▄` opens a frame, `▀` closes it).
 fn is_bar(line: &str, c: char) -> bool {

@@ -153,6 +153,36 @@ impl Provider for OpenCode {
         Status::Idle
     }
 
+    fn input_is_empty(&self, screen: &str) -> bool {
+        let lines = cut_sidebar(screen);
+        let Some(top) = input_box_top(&lines) else {
+            return false;
+        };
+        let bottom = lines
+            .iter()
+            .rposition(|l| l.trim_start().starts_with('╹'))
+            .unwrap_or(lines.len());
+        let mut rows: Vec<&str> = lines[top..bottom]
+            .iter()
+            .map(|l| l.trim().trim_start_matches('┃').trim())
+            .collect();
+        // The box ends with the agent and model row (`Build · Model Provider`) under a blank
+        // row; the input (or the placeholder) is above it.
+        if let Some(last) = rows.iter().rposition(|r| !r.is_empty())
+            && last > 0
+            && rows[last - 1].is_empty()
+            && rows[last].contains(" · ")
+        {
+            rows.truncate(last);
+        }
+        let mut text = rows.iter().filter(|r| !r.is_empty());
+        match (text.next(), text.next()) {
+            (None, _) => true,
+            (Some(only), None) => placeholder(only),
+            _ => false,
+        }
+    }
+
     fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
         let lines = cut_sidebar(screen);
         let end = input_box_top(&lines).unwrap_or(lines.len());
@@ -353,6 +383,18 @@ fn is_reasoning(block: &[String]) -> bool {
             .trim_start_matches('┃')
             .trim()
             .starts_with("Thinking:")
+    })
+}
+
+/// The dim hint of an empty input box: `Ask anything… "<example>"`, in shell mode
+/// `Run a command… "<example>"` (1.18; the examples rotate). capture-pane drops the
+/// dimming, so it is told apart by its words.
+fn placeholder(row: &str) -> bool {
+    ["Ask anything", "Run a command"].iter().any(|lead| {
+        row.strip_prefix(lead)
+            .and_then(|r| r.strip_prefix('…').or_else(|| r.strip_prefix("...")))
+            .and_then(|r| r.strip_prefix(" \""))
+            .is_some_and(|r| r.len() > 1 && r.ends_with('"'))
     })
 }
 

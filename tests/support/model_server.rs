@@ -42,7 +42,9 @@ pub enum Api {
 pub enum Step {
     /// Answer with this text. `{result}` is replaced by the last tool result's text.
     Say(String),
-    /// Call cao's MCP tool (bare name, e.g. `handoff`) with these arguments.
+    /// Call cao's MCP tool (bare name, e.g. `handoff`) with these arguments. A string
+    /// argument `{receiver_id}` becomes the id the user text names in `receiver_id "ID"` (the
+    /// reply instructions cao appends with `CAO_ENABLE_SENDER_ID_INJECTION`).
     Call { tool: String, args: Value },
     /// Fail the request with this HTTP status and an API-shaped error body.
     Fail(u16),
@@ -508,6 +510,10 @@ fn pick_step(shared: &Shared, parsed: &Parsed) -> (Step, Duration, usize, String
             let last = parsed.tool_results.last().cloned().unwrap_or_default();
             Step::Say(text.replace("{result}", &last))
         }
+        Some(Step::Call { tool, args }) => Step::Call {
+            tool: tool.clone(),
+            args: fill_receiver(args, &parsed.user_text),
+        },
         Some(other) => other.clone(),
         None => Step::Say("Done.".into()),
     };
@@ -517,6 +523,29 @@ fn pick_step(shared: &Shared, parsed: &Parsed) -> (Step, Duration, usize, String
         Step::Fail(s) => format!("fail: {s}"),
     };
     (step, rule.pace, rule.chunk_chars, served)
+}
+
+/// `args` with every string `{receiver_id}` replaced by the id in the last
+/// `receiver_id "ID"` of `text` (left as it is when the text names none).
+fn fill_receiver(args: &Value, text: &str) -> Value {
+    const KEY: &str = "receiver_id \"";
+    let Some(id) = text
+        .rfind(KEY)
+        .map(|at| &text[at + KEY.len()..])
+        .and_then(|rest| rest.split('"').next())
+    else {
+        return args.clone();
+    };
+    match args {
+        Value::String(s) if s == "{receiver_id}" => Value::String(id.to_string()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill_receiver(v, text)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill_receiver(v, text)).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Writes the step in the request's API; an `Err` means the client went away.
