@@ -1,4 +1,4 @@
-//! `cao send ID MESSAGE`: queue a message and type it at once if the terminal is idle.
+//! `cao send ID MESSAGE`: queue a message; it is typed as soon as the terminal is idle.
 
 use std::process::ExitCode;
 
@@ -22,16 +22,16 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         args.message
     };
     let sender = engine.caller()?.map_or(USER_SENDER.to_string(), |t| t.id);
-    let message = engine.send_message(&sender, &args.terminal_id, &body)?;
-    let status = engine
-        .message(message.id)?
-        .map_or(message.status, |m| m.status);
+    let message = engine.post(&sender, &args.terminal_id, &body)?;
+    // An idle terminal's watcher types within a few ms: a moment's patience tells which it
+    // was (a busy terminal keeps it queued far longer).
+    let status = engine.wait_delivered(message.id, std::time::Duration::from_millis(500))?;
     match status {
         MessageStatus::Delivered => {
             println!("message {} delivered to {}", message.id, args.terminal_id)
         }
         _ => println!(
-            "message {} queued for {}: it will be typed when the terminal is idle",
+            "message {} queued for {}: it is typed as soon as the terminal is idle",
             message.id, args.terminal_id
         ),
     }

@@ -846,8 +846,8 @@ impl Engine {
                     // is typed by the worker's watcher, or here when no watcher listens.
                     if provider.startup_keys(&screen).is_some() {
                         self.answer_dialog(&record, provider.as_ref())?;
-                    } else if screen_status.accepts_input() && !self.ring_watcher(&id) {
-                        self.deliver(&id)?;
+                    } else if screen_status.accepts_input() {
+                        self.hand_over(&id);
                     }
                     screen_status = Status::Processing;
                 } else if screen_status == Status::WaitingUserAnswer
@@ -934,26 +934,60 @@ impl Engine {
         }
     }
 
-    /// Stores a message for `receiver` and tries to type it at once if the receiver is idle.
-    /// Never waits for a busy receiver: its watcher types the message when it goes idle.
-    pub fn send_message(
-        &self,
-        sender: &str,
-        receiver: &str,
-        body: &str,
-    ) -> Result<Message, EngineError> {
-        let message = self.enqueue(sender, receiver, body)?;
-        if let Err(e) = self.deliver(receiver) {
-            tracing::debug!("immediate delivery to {receiver} deferred: {e}");
-        }
+    /// The one path of every message (`send_message`, `cao send`, a watcher's report):
+    /// stored, then handed to the receiver's typist (see [`Engine::hand_over`]). Never waits
+    /// for a busy receiver: its watcher types the message when it goes idle. With
+    /// `CAO_ENABLE_SENDER_ID_INJECTION`, the text gains the sender's id and how to reply.
+    pub fn post(&self, sender: &str, receiver: &str, body: &str) -> Result<Message, EngineError> {
+        check_message(body)?;
+        let body = if env::flag(env::CAO_ENABLE_SENDER_ID_INJECTION) && sender != USER_SENDER {
+            format!(
+                "{body}\n\n[cao] From terminal {sender}; to reply, call send_message with receiver_id \"{sender}\"."
+            )
+        } else {
+            body.to_string()
+        };
+        let message = self.enqueue(sender, receiver, &body)?;
+        self.hand_over(receiver);
         Ok(message)
     }
 
+    /// Gets a receiver's queued mail typed: its watcher is rung (a process that lives as long
+    /// as the pane: an MCP server can be killed by its CLI at any moment, and one killed
+    /// between paste and Enter would leave a half-submitted turn); when no watcher listens
+    /// (one is starting), this process types it now if the receiver is ready.
+    pub fn hand_over(&self, receiver: &str) {
+        if self.ring_watcher(receiver) {
+            return;
+        }
+        if let Err(e) = self.deliver(receiver) {
+            tracing::debug!("immediate delivery to {receiver} deferred: {e}");
+        }
+    }
+
+    /// Runs `assign`: a worker is created with `task` queued and returned at once; the task is
+    /// typed the moment its CLI is first ready. With `CAO_ENABLE_SENDER_ID_INJECTION`, the
+    /// task gains the caller's id and how to report back.
+    pub fn assign(
+        &self,
+        mut req: CreateRequest,
+        task: String,
+    ) -> Result<TerminalRecord, EngineError> {
+        check_message(&task)?;
+        let task = match &req.caller {
+            Some(caller) if env::flag(env::CAO_ENABLE_SENDER_ID_INJECTION) => format!(
+                "{task}\n\n[cao] This task comes from terminal {id}. When you have finished, call the send_message tool with receiver_id \"{id}\" and your result.",
+                id = caller.id
+            ),
+            _ => task,
+        };
+        req.initial_message = Some(task);
+        self.create_terminal(req)
+    }
+
     /// Asks the receiver's watcher to type its queued mail now; `false` when no watcher
-    /// listens (the caller then delivers itself). The watcher, which lives as long as the
-    /// pane, is the right typist for a process that may be killed at any moment (an MCP
-    /// server): one killed between paste and Enter would leave a half-submitted turn.
-    pub fn ring_watcher(&self, receiver: &str) -> bool {
+    /// listens.
+    fn ring_watcher(&self, receiver: &str) -> bool {
         watcher::ring(self, receiver)
     }
 
@@ -974,6 +1008,27 @@ impl Engine {
             self.ensure_watcher(&record, None)?;
         }
         Ok(message)
+    }
+
+    /// A message's status once it is delivered or failed, or after `patience` (a bounded
+    /// poll of one SQLite row; the typist is another process).
+    pub fn wait_delivered(
+        &self,
+        id: i64,
+        patience: Duration,
+    ) -> Result<MessageStatus, EngineError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let status = self
+                .message(id)?
+                .map_or(MessageStatus::Failed, |m| m.status);
+            if matches!(status, MessageStatus::Delivered | MessageStatus::Failed)
+                || Instant::now() >= deadline
+            {
+                return Ok(status);
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     /// Every message sent to a terminal.

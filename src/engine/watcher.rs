@@ -118,18 +118,11 @@ fn listen_for_rings(
     id: &str,
     tx: mpsc::Sender<Event>,
 ) -> Option<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
     let path = doorbell(engine, id, std::process::id());
     std::fs::create_dir_all(path.parent()?).ok()?;
     let _ = std::fs::remove_file(&path);
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-    if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
-        tracing::warn!(
-            "cannot create {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        );
+    if let Err(e) = make_fifo(&path) {
+        tracing::warn!("cannot create {}: {e}", path.display());
         return None;
     }
     // Read and write: the FIFO never reports end-of-file when a ringer closes it.
@@ -155,8 +148,8 @@ pub fn is_dead(engine: &Engine, id: &str) -> bool {
     match std::fs::read_to_string(pid_file(engine, id)) {
         Ok(pid) => pid
             .trim()
-            .parse::<i32>()
-            .map_or(true, |pid| unsafe { libc::kill(pid, 0) != 0 }),
+            .parse::<u32>()
+            .map_or(true, |pid| !super::callers::process_alive(pid)),
         Err(_) => false,
     }
 }
@@ -315,7 +308,7 @@ fn on_pane_closed(
             note.push_str(&format!(" Its task was not delivered: {preview}"));
         }
         note.push_str(" Check that the CLI starts in a terminal, then assign the task again.");
-        match engine.send_message(&record.id, creator, &note) {
+        match engine.post(&record.id, creator, &note) {
             Ok(_) => {}
             Err(e) => tracing::warn!("could not tell {creator} about {}: {e}", record.id),
         }
@@ -339,7 +332,6 @@ impl Waiter {
     /// Creates a doorbell in `run_dir` (the terminal's run directory). Without one (the
     /// FIFO cannot be made) `wait` just sleeps, and the caller's ticks still notice changes.
     pub fn new(run_dir: &std::path::Path) -> Waiter {
-        use std::os::unix::ffi::OsStrExt;
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let path = run_dir.join(format!(
@@ -349,10 +341,7 @@ impl Waiter {
         ));
         let _ = std::fs::create_dir_all(run_dir);
         let _ = std::fs::remove_file(&path);
-        let made = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .ok()
-            // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-            .is_some_and(|c| unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0);
+        let made = make_fifo(&path).is_ok();
         let fifo = made
             .then(|| {
                 use std::os::unix::fs::OpenOptionsExt;
@@ -370,25 +359,29 @@ impl Waiter {
     /// Blocks until the doorbell rings or `timeout` passes; returns whether it rang. Rings
     /// that came while nobody waited count: they wait in the FIFO.
     pub fn wait(&mut self, timeout: Duration) -> bool {
-        use std::os::fd::AsRawFd;
+        use rustix::event::{PollFd, PollFlags, Timespec};
         let Some(fifo) = &mut self.fifo else {
             std::thread::sleep(timeout);
             return false;
         };
-        let mut poll = libc::pollfd {
-            fd: fifo.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: poll(2) on one valid descriptor.
-        let ready = unsafe { libc::poll(&mut poll, 1, ms) } > 0;
+        // Capped as poll(2)'s millisecond timeout was (about 24 days).
+        let timeout = timeout.min(Duration::from_millis(i32::MAX as u64));
+        let timeout = Timespec::try_from(timeout).ok();
+        let ready =
+            rustix::event::poll(&mut [PollFd::new(&*fifo, PollFlags::IN)], timeout.as_ref())
+                .is_ok_and(|n| n > 0);
         if ready {
             let mut buf = [0u8; 256];
             while matches!(fifo.read(&mut buf), Ok(n) if n > 0) {}
         }
         ready
     }
+}
+
+/// Makes a FIFO readable and writable by this user only (`mkfifo(path, 0600)`).
+fn make_fifo(path: &std::path::Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, Mode};
+    Ok(rustix::fs::mkfifoat(CWD, path, Mode::RUSR | Mode::WUSR)?)
 }
 
 impl Drop for Waiter {
@@ -426,5 +419,44 @@ fn ring_matching(run_dir: &std::path::Path, wanted: impl Fn(&str) -> bool) {
         {
             let _ = fifo.write_all(b"!");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiter_hears_rings_sent_before_and_while_it_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut waiter = Waiter::new(dir.path());
+        let fifo = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(WAITER_PREFIX))
+            .expect("the waiter's FIFO");
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let meta = fifo.metadata().unwrap();
+        assert!(meta.file_type().is_fifo());
+        assert_eq!(meta.permissions().mode() & 0o077, 0, "private to this user");
+
+        assert!(!waiter.wait(Duration::from_millis(20)), "nobody rang");
+        ring_all(dir.path());
+        assert!(
+            waiter.wait(Duration::from_secs(5)),
+            "a ring that waited counts"
+        );
+        assert!(!waiter.wait(Duration::from_millis(20)), "and is read once");
+        let path = dir.path().to_path_buf();
+        let ringer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            ring_waiters(&path);
+        });
+        let start = Instant::now();
+        assert!(waiter.wait(Duration::from_secs(5)));
+        assert!(start.elapsed() < Duration::from_secs(4));
+        ringer.join().unwrap();
+        drop(waiter);
+        assert!(!fifo.path().exists(), "removed on drop");
     }
 }

@@ -257,7 +257,6 @@ pub struct CaoServer {
     engine: Arc<Engine>,
     tool_router: ToolRouter<CaoServer>,
     working_directory_enabled: bool,
-    sender_id_injection: bool,
     /// Who calls through this server.
     caller: Arc<Caller>,
 }
@@ -433,7 +432,6 @@ impl CaoServer {
             engine,
             tool_router,
             working_directory_enabled,
-            sender_id_injection,
             caller: Arc::default(),
         }
     }
@@ -563,28 +561,21 @@ impl CaoServer {
     ) -> Result<Json<AssignResult>, CallToolResult> {
         let working_dir = self.working_dir(p.working_directory)?;
         let engine = self.engine.clone();
-        let inject = self.sender_id_injection;
         let who = self.caller.clone();
         let (record, caller_id) = blocking(move || {
             let caller = who.resolve(&engine)?;
-            let mut task = p.message;
-            engine::check_message(&task)?;
-            if inject {
-                task.push_str(&format!(
-                    "\n\n[cao] This task comes from terminal {id}. When you have finished, call the send_message tool with receiver_id \"{id}\" and your result.",
-                    id = caller.id
-                ));
-            }
             let caller_id = caller.id.clone();
-            let record = engine.create_terminal(CreateRequest {
-                profile: p.agent_profile,
-                join_caller_session: true,
-                working_dir,
-                caller: Some(caller),
-                yolo: env::flag(env::CAO_YOLO),
-                initial_message: Some(task),
-                ..Default::default()
-            })?;
+            let record = engine.assign(
+                CreateRequest {
+                    profile: p.agent_profile,
+                    join_caller_session: true,
+                    working_dir,
+                    caller: Some(caller),
+                    yolo: env::flag(env::CAO_YOLO),
+                    ..Default::default()
+                },
+                p.message,
+            )?;
             Ok((record, caller_id))
         })
         .await?;
@@ -611,36 +602,12 @@ impl CaoServer {
         Parameters(p): Parameters<SendMessageParams>,
     ) -> Result<Json<SendMessageResult>, CallToolResult> {
         let engine = self.engine.clone();
-        let inject = self.sender_id_injection;
         let who = self.caller.clone();
         let message = blocking(move || {
             let sender = who.resolve(&engine)?.id;
-            let mut body = p.message;
-            engine::check_message(&body)?;
-            if inject {
-                body.push_str(&format!(
-                    "\n\n[cao] From terminal {sender}; to reply, call send_message with receiver_id \"{sender}\"."
-                ));
-            }
-            let message = engine.enqueue(&sender, &p.receiver_id, &body)?;
-            // Ring the receiver's watcher before answering: a CLI may stop this server as
-            // soon as it has the answer.
-            let rung = engine.ring_watcher(&message.receiver_id);
-            Ok::<_, EngineError>((message, rung))
+            engine.post(&sender, &p.receiver_id, &p.message)
         })
         .await?;
-        let (message, rung) = message;
-        if !rung {
-            // No watcher listens (one is starting): type it from here, without making the
-            // sender wait.
-            let engine = self.engine.clone();
-            let receiver = message.receiver_id.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = engine.deliver(&receiver) {
-                    tracing::debug!("delivery to {receiver} deferred: {e}");
-                }
-            });
-        }
         Ok(Json(SendMessageResult {
             success: true,
             message_id: message.id,
