@@ -89,10 +89,13 @@ fn is_ancestor(pid: u32) -> bool {
     false
 }
 
-/// Whether a process is alive.
-pub(super) fn process_alive(pid: u32) -> bool {
-    // SAFETY: kill(2) with signal 0 only checks for existence.
-    unsafe { libc::kill(pid as i32, 0) == 0 }
+/// Whether process `pid` is alive (and this user may signal it): `kill(pid, 0)`, which sends
+/// nothing. Pid 0 and pids past `i32::MAX` name no single process, so they are never alive.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
 }
 
 impl Engine {
@@ -283,5 +286,17 @@ mod tests {
         assert!(is_ancestor(std::process::id()));
         assert!(is_ancestor(std::os::unix::process::parent_id()));
         assert!(!is_ancestor(u32::MAX));
+    }
+
+    #[test]
+    fn process_alive_sees_live_processes_only() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid), "a reaped child is gone");
+        // Neither names one process (kill(2) would take them as process groups).
+        assert!(!process_alive(0));
+        assert!(!process_alive(u32::MAX));
     }
 }

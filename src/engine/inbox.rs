@@ -11,8 +11,7 @@
 //! Several waiting messages are typed as one turn, each under a header naming its sender; a
 //! lone message is typed exactly as sent.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::fs::{File, TryLockError};
 use std::time::{Duration, Instant};
 
 use super::{Engine, EngineError};
@@ -59,15 +58,16 @@ impl DeliveryLock {
         // after LOCK_WAIT rather than hang; the messages stay queued for the next try.
         let deadline = Instant::now() + wait;
         loop {
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(DeliveryLock(file));
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::WouldBlock {
-                return Err(EngineError::Io {
-                    what: format!("cannot lock {}", path.display()),
-                    source: err,
-                });
+            // An exclusive flock(2) on Unix, as other cao processes take it.
+            match file.try_lock() {
+                Ok(()) => return Ok(DeliveryLock(file)),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(source)) => {
+                    return Err(EngineError::Io {
+                        what: format!("cannot lock {}", path.display()),
+                        source,
+                    });
+                }
             }
             if Instant::now() >= deadline {
                 return Err(EngineError::Timeout {
@@ -83,9 +83,7 @@ impl DeliveryLock {
 
 impl Drop for DeliveryLock {
     fn drop(&mut self) {
-        unsafe {
-            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
-        }
+        let _ = self.0.unlock();
     }
 }
 

@@ -380,28 +380,26 @@ fn origin(uri: &Uri) -> (String, String, u16) {
     )
 }
 
-/// Resolves a `Location` header against the URL that sent it.
-fn resolve_location(base: &Uri, location: &str) -> String {
-    let scheme = base.scheme_str().unwrap_or("https");
-    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
-    let has_scheme = location.split_once("://").is_some_and(|(scheme, _)| {
-        !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    });
-    if has_scheme {
-        location.to_string()
-    } else if let Some(rest) = location.strip_prefix("//") {
-        format!("{scheme}://{rest}")
-    } else if location.starts_with('/') {
-        format!("{scheme}://{authority}{location}")
-    } else {
-        let path = base.path();
-        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-        let dir = if dir.is_empty() { "/" } else { dir };
-        format!("{scheme}://{authority}{dir}{location}")
+/// Resolves a `Location` header against the URL that sent it (RFC 3986 reference
+/// resolution, by the `url` crate): `None` when the two do not make a URL.
+fn resolve_location(base: &Uri, location: &str) -> Option<String> {
+    let base = url::Url::parse(&base.to_string()).ok()?;
+    Some(base.join(location).ok()?.to_string())
+}
+
+/// Where a redirect from `current` to `location` leads, if it stays on the same scheme, host
+/// and port.
+fn redirect_target(current: &Uri, location: &str) -> Result<Uri, FetchError> {
+    let refused = |to: String| FetchError::CrossHostRedirect {
+        from: current.to_string(),
+        to,
+    };
+    let next_raw = resolve_location(current, location).ok_or_else(|| refused(location.into()))?;
+    let next: Uri = next_raw.parse().map_err(|_| refused(next_raw.clone()))?;
+    if origin(&next) != origin(current) {
+        return Err(refused(next_raw));
     }
+    Ok(next)
 }
 
 /// Fetches `url` under `policy`.
@@ -472,19 +470,7 @@ pub fn fetch(url: &str, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
                     url: current.clone(),
                     code: status,
                 })?;
-            let next_raw = resolve_location(&uri, location);
-            let next: Uri = next_raw
-                .parse()
-                .map_err(|_| FetchError::CrossHostRedirect {
-                    from: current.clone(),
-                    to: next_raw.clone(),
-                })?;
-            if origin(&next) != origin(&uri) {
-                return Err(FetchError::CrossHostRedirect {
-                    from: current,
-                    to: next_raw,
-                });
-            }
+            let next = redirect_target(&uri, location)?;
             redirects += 1;
             if redirects > policy.max_redirects {
                 return Err(FetchError::TooManyRedirects {
@@ -659,17 +645,74 @@ mod tests {
     #[test]
     fn relative_redirects_resolve() {
         let base: Uri = "https://h:8443/dir/a.md".parse().unwrap();
-        assert_eq!(resolve_location(&base, "/x.md"), "https://h:8443/x.md");
-        assert_eq!(resolve_location(&base, "b.md"), "https://h:8443/dir/b.md");
-        assert_eq!(resolve_location(&base, "//other/x"), "https://other/x");
+        let resolve = |location: &str| resolve_location(&base, location).unwrap();
+        assert_eq!(resolve("/x.md"), "https://h:8443/x.md");
+        assert_eq!(resolve("b.md"), "https://h:8443/dir/b.md");
+        assert_eq!(resolve("//other/x"), "https://other/x");
+        assert_eq!(resolve("http://h:8443/x"), "http://h:8443/x");
         assert_eq!(
-            resolve_location(&base, "http://h:8443/x"),
-            "http://h:8443/x"
-        );
-        assert_eq!(
-            resolve_location(&base, "/go?to=https://evil/x"),
+            resolve("/go?to=https://evil/x"),
             "https://h:8443/go?to=https://evil/x"
         );
+    }
+
+    /// RFC 3986 section 5.4 reference resolution, on a profile-like base. A query or a
+    /// fragment alone keeps the file (the hand-written join put them on its directory), and
+    /// dot segments are removed.
+    #[test]
+    fn redirects_resolve_as_rfc_3986_says() {
+        let base: Uri = "https://h/a/b/c.md".parse().unwrap();
+        for (location, want) in [
+            ("?x", "https://h/a/b/c.md?x"),
+            ("#f", "https://h/a/b/c.md#f"),
+            ("c.md?x#f", "https://h/a/b/c.md?x#f"),
+            ("", "https://h/a/b/c.md"),
+            ("d.md", "https://h/a/b/d.md"),
+            ("./d.md", "https://h/a/b/d.md"),
+            ("../d.md", "https://h/a/d.md"),
+            ("../../d.md", "https://h/d.md"),
+            ("../../../d.md", "https://h/d.md"),
+            ("/e.md", "https://h/e.md"),
+            ("/a/./b/../e.md", "https://h/a/e.md"),
+            ("//other/x", "https://other/x"),
+        ] {
+            assert_eq!(
+                resolve_location(&base, location).as_deref(),
+                Some(want),
+                "{location:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn redirects_stay_on_the_same_origin() {
+        let base: Uri = "https://h/a/b/c.md".parse().unwrap();
+        let target = |location: &str| redirect_target(&base, location).map(|u| u.to_string());
+        assert_eq!(target("?x").unwrap(), "https://h/a/b/c.md?x");
+        // A fragment is for the reader: the request goes to the file.
+        assert_eq!(target("#f").unwrap(), "https://h/a/b/c.md");
+        assert_eq!(target("../d.md").unwrap(), "https://h/a/d.md");
+        assert_eq!(target("/e.md").unwrap(), "https://h/e.md");
+        // The same origin spelled differently is still the same origin.
+        assert_eq!(target("//H:443/x").unwrap(), "https://h/x");
+        assert_eq!(target("HTTPS://h/x").unwrap(), "https://h/x");
+        for location in [
+            "//other/x",
+            "https://other/x",
+            "http://h/x",
+            "https://h:8443/x",
+            "//h.evil/x",
+            "\\\\other/x",
+            "ftp://h/x",
+        ] {
+            match target(location) {
+                Err(FetchError::CrossHostRedirect { from, to }) => {
+                    assert_eq!(from, "https://h/a/b/c.md", "{location:?}");
+                    assert!(!to.is_empty(), "{location:?}");
+                }
+                other => panic!("{location:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

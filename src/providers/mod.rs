@@ -283,20 +283,21 @@ pub fn get(name: &str) -> Result<Box<dyn Provider>, ProviderError> {
     }
 }
 
-/// Finds `program` on `PATH` (absolute path returned; cao never relies on a shell's PATH).
+/// Finds `program` on the `PATH` of this process (absolute path returned; cao never relies
+/// on a shell's PATH): the first executable regular file named `program` in its directories.
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
+    if program.is_empty() || Path::new(program).components().count() != 1 {
+        return None;
+    }
+    which::which(program).ok().filter(|path| path.is_absolute())
 }
 
-/// Whether `path` is an executable regular file.
+/// Whether `path` is an executable regular file (a symlink counts by its target). A relative
+/// path is taken from the current directory, never looked up on `PATH`.
 pub fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    // `which` checks a path of more than one component in place, and a bare name on PATH:
+    // an absolute path is always checked in place.
+    std::path::absolute(path).is_ok_and(|path| which::which(path).is_ok())
 }
 
 /// Lines of a screen from the bottom up, skipping trailing blank lines.
@@ -307,4 +308,36 @@ pub fn lines_from_bottom(screen: &str) -> impl Iterator<Item = &str> {
         .rposition(|l| !l.trim().is_empty())
         .map_or(0, |i| i + 1);
     lines.into_iter().take(end).rev()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn programs_are_found_on_path_as_absolute_executables() {
+        let sh = find_on_path("sh").expect("sh on PATH");
+        assert!(sh.is_absolute() && is_executable(&sh), "{}", sh.display());
+        assert_eq!(find_on_path("cao-no-such-program-anywhere"), None);
+        assert_eq!(find_on_path(""), None);
+        assert_eq!(find_on_path("bin/sh"), None, "names only, never paths");
+    }
+
+    #[test]
+    fn only_executable_regular_files_are_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tool");
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(!is_executable(&file), "no execute bit");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(is_executable(&file));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(is_executable(&link), "a symlink counts by its target");
+        assert!(!is_executable(dir.path()), "a directory is not");
+        assert!(!is_executable(&dir.path().join("missing")));
+        assert!(!is_executable(Path::new("")));
+    }
 }

@@ -137,8 +137,7 @@ pub(crate) fn write_private(
 
 /// Whether the process runs as root (some CLIs refuse their skip-permissions flag then).
 pub(crate) fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// A TOML basic string (quoted, escaped) for `-c key=value` style overrides.
