@@ -135,7 +135,7 @@ pub struct SendMessageResult {
     pub success: bool,
     /// Id of the stored message.
     pub message_id: i64,
-    /// Who it is from (your terminal id, or "user").
+    /// Who it is from (your terminal id).
     pub sender_id: String,
     /// Who it is for.
     pub receiver_id: String,
@@ -146,9 +146,10 @@ pub struct SendMessageResult {
 /// Result of `list_terminals`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ListTerminalsResult {
-    /// Your own terminal id, when you run inside a cao terminal.
+    /// Your own terminal id: where your workers send their messages.
     pub caller_id: Option<String>,
-    /// Terminals of your session (all cao terminals when you are outside one).
+    /// Yourself and the terminals of your session (or, for a supervisor cao did not start,
+    /// the sessions of your workers).
     pub terminals: Vec<engine::TerminalView>,
 }
 
@@ -617,7 +618,7 @@ impl CaoServer {
         }))
     }
 
-    /// List the terminals of your session (all cao terminals if you are outside one) with their profile and live status: idle, processing, completed, waiting_user_answer or error.
+    /// List your terminal (caller_id) and your workers with their profile and live status: idle, processing, completed, waiting_user_answer or error.
     #[tool(annotations(
         read_only_hint = true,
         destructive_hint = false,
