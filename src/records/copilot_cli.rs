@@ -546,7 +546,9 @@ mod tests {
         // Launched, but Copilot has not created the session yet.
         assert!(matches!(read(&files(&run)), Err(RecordError::Missing(_))));
         // Another session in the same home is never read.
-        let other = home.join("session-state").join(crate::records::new_session_id());
+        let other = home
+            .join("session-state")
+            .join(crate::records::new_session_id());
         std::fs::create_dir_all(&other).unwrap();
         std::fs::write(other.join("events.jsonl"), SESSION).unwrap();
         assert!(matches!(read(&files(&run)), Err(RecordError::Missing(_))));
