@@ -271,3 +271,35 @@ fn a_message_for_an_adopted_pane_waits_while_its_user_is_typing() {
         "{typed:?}"
     );
 }
+
+/// A mailbox whose MCP server was killed (kill -9: no clean release) is cleaned up by the
+/// next `cao shutdown --all` and `cao list`, which must not hang on it (they deadlocked on the
+/// store before the fix).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_callers_mailbox_is_cleaned_up_without_hanging() {
+    let cao = Cao::new();
+    let client = connect(&cao).await;
+    ok(&client, "list_terminals", json!({})).await;
+    let pids = common::processes_matching(&format!("{} mcp-server", cao_bin().display()));
+    for pid in &pids {
+        if common::alive(*pid)
+            && std::fs::read_to_string(format!("/proc/{pid}/environ"))
+                .is_ok_and(|e| e.contains(&cao.socket))
+        {
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+    }
+    let mut child = cao.cmd().args(["shutdown", "--all"]).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("cao shutdown --all hung on a dead caller's mailbox");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(cao.list().is_empty());
+    drop(client);
+}

@@ -684,7 +684,9 @@ impl Engine {
         }
         // Records of terminals whose server is already gone.
         let live = self.tmux.list_panes()?;
-        for record in self.store().terminals()? {
+        // Read first: a store guard held across the loop would deadlock the deletes below.
+        let records = self.store().terminals()?;
+        for record in records {
             if !self.is_alive(&record, Some(&live))? {
                 self.store()
                     .delete_terminal(&record.id, "cao was shut down")?;
