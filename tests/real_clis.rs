@@ -1652,10 +1652,10 @@ fn adopted_claude_code_supervisor() {
         let mcp = rig.cao.path("my-mcp.json");
         std::fs::write(
             &mcp,
-            // CAO_YOLO: the workers skip their permission prompts (else a worker's Claude
-            // Code asks before its send_message).
-            json!({"mcpServers": {"cao": {"command": common::cao_bin(), "args": ["mcp-server"],
-                                          "env": {"CAO_YOLO": "1"}}}})
+            // As a user registers it (`claude mcp add cao -- cao mcp-server`): no CAO_YOLO, so
+            // the workers start without --yolo and must still be able to report back (cao
+            // allows its own tools in each worker's settings).
+            json!({"mcpServers": {"cao": {"command": common::cao_bin(), "args": ["mcp-server"]}}})
             .to_string(),
         )
         .unwrap();

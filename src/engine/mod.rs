@@ -229,6 +229,8 @@ const SCREEN_ONLY_TICK: Duration = Duration::from_millis(250);
 const RECORD_GRACE: Duration = Duration::from_secs(5);
 /// Pause between the keys of a multi-key interrupt.
 const INTERRUPT_KEY_GAP: Duration = Duration::from_millis(150);
+/// How often an exiting CLI's pane is looked at when no doorbell rings.
+const EXIT_TICK: Duration = Duration::from_millis(250);
 /// How long an exiting CLI gets before its window is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
@@ -637,6 +639,8 @@ impl Engine {
         let record = self.terminal(id)?;
         refuse_unless_created(&record)?;
         let provider = providers::get(&record.provider)?;
+        // The watcher rings when the pane's output ends (the CLI quit): no need to poll tmux.
+        let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
         let asked = match provider.exit() {
             Exit::Text(text) => self.type_turn(&record.pane_id, text, provider.as_ref()),
             Exit::Keys(keys) => self.tmux.send_keys(&record.pane_id, keys),
@@ -647,7 +651,7 @@ impl Engine {
                 if self.tmux.pane(&record.pane_id)?.is_none() {
                     break;
                 }
-                std::thread::sleep(POLL);
+                waiter.wait(EXIT_TICK.min(deadline.saturating_duration_since(Instant::now())));
             }
         }
         if self.tmux.pane(&record.pane_id)?.is_some() {

@@ -184,6 +184,9 @@ impl Provider for ClaudeCode {
     }
 }
 
+/// The permission rule that allows every tool of the MCP server named `cao`.
+const CAO_TOOLS_RULE: &str = "mcp__cao";
+
 /// Sets up this terminal's session record: a session id cao chose (so the transcript is
 /// `<config dir>/projects/<cwd>/<id>.jsonl`, written down in the run directory for the
 /// reader) and turn-end hooks added for this run only. `--settings` is merged with the
@@ -219,7 +222,11 @@ fn session_record(spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
             "Stop": hook(record::EVENT_STOP),
             "StopFailure": hook(record::EVENT_STOP_FAILURE),
             "SessionStart": hook(record::EVENT_SESSION_START),
-        }
+        },
+        // cao's own tools never wait on a permission prompt: without this, a worker of a
+        // supervisor started without --yolo stops at "Do you want to proceed?" before it
+        // can report back with send_message. (Merged with the user's own allow rules.)
+        "permissions": { "allow": [CAO_TOOLS_RULE] },
     });
     let file = screen::write_scratch(
         NAME,
@@ -548,6 +555,7 @@ mod tests {
             assert_eq!(command, want);
             assert!(command.contains("'--home' '"), "{command}");
         }
+        assert_eq!(settings["permissions"]["allow"][0], CAO_TOOLS_RULE);
         // A second launch: another session.
         let again = ClaudeCode.command(Path::new("/bin/claude"), &spec).unwrap();
         assert!(!again.contains(&session.session_id));
