@@ -401,6 +401,7 @@ fn message_usage(u: &Value) -> Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::test_support::{line_of, usage};
 
     const SESSION: &str = include_str!("../../tests/fixtures/records/claude_code/session.jsonl");
     const TOOLS: &str = include_str!("../../tests/fixtures/records/claude_code/tools.jsonl");
@@ -414,19 +415,6 @@ mod tests {
     /// The first `n` lines of a fixture, as the file was when the CLI had written them.
     fn lines(text: &str, n: usize) -> String {
         text.lines().take(n).map(|l| format!("{l}\n")).collect()
-    }
-
-    /// The line number (1-based) of the first line of `text` containing `needle`.
-    fn line_of(text: &str, needle: &str) -> usize {
-        text.lines().position(|l| l.contains(needle)).unwrap() + 1
-    }
-
-    fn usage(input: u64, output: u64, cached: u64) -> Usage {
-        Usage {
-            input_tokens: Some(input),
-            output_tokens: Some(output),
-            cached_tokens: Some(cached),
-        }
     }
 
     /// The `last_assistant_message` Claude Code gave its Stop hooks, in order.

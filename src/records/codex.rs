@@ -416,6 +416,7 @@ pub fn parse_rollout(text: &str, path: &Path, thread: &str) -> Result<Transcript
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::test_support::{first_lines as lines, line_of, usage};
 
     const THREAD: &str = "01a230b6-fd0a-7d13-9cbd-e4bfc73fb06c";
     const ROLLOUT: &str = include_str!("../../tests/fixtures/records/codex/rollout.jsonl");
@@ -426,24 +427,6 @@ mod tests {
 
     fn path() -> &'static Path {
         Path::new("rollout.jsonl")
-    }
-
-    /// The fixture's first `n` lines (each with its newline).
-    fn lines(text: &str, n: usize) -> String {
-        text.split_inclusive('\n').take(n).collect()
-    }
-
-    /// The line number (1-based) of the first line containing `needle`.
-    fn line_of(text: &str, needle: &str) -> usize {
-        text.lines().position(|l| l.contains(needle)).unwrap() + 1
-    }
-
-    fn usage(input: u64, output: u64, cached: u64) -> Usage {
-        Usage {
-            input_tokens: Some(input),
-            output_tokens: Some(output),
-            cached_tokens: Some(cached),
-        }
     }
 
     #[test]

@@ -267,6 +267,7 @@ fn is_uuid(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::test_support::usage;
 
     /// A session the real CLI (1.0.102) wrote, with cao's hooks installed: a markdown
     /// answer, a tool call then text, a 400 failure, a 500 failure after five retries, a
@@ -312,14 +313,6 @@ mod tests {
 
     fn parsed(text: &str) -> Transcript {
         parse(text, Path::new("events.jsonl")).unwrap()
-    }
-
-    fn usage(input: u64, output: u64, cached: u64) -> Usage {
-        Usage {
-            input_tokens: Some(input),
-            output_tokens: Some(output),
-            cached_tokens: Some(cached),
-        }
     }
 
     #[test]

@@ -315,6 +315,7 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::test_support::usage;
 
     /// A real record (Gemini CLI 0.61.0 started by cao, offline against the scripted model;
     /// its start-up context trimmed): a slow answer, a markdown answer, a tool call then an
@@ -352,14 +353,6 @@ mod tests {
 
     fn at(n: usize, hook_stops: Option<&[String]>) -> Transcript {
         parse(&head(n), Path::new("session.jsonl"), hook_stops).unwrap()
-    }
-
-    fn usage(input: u64, output: u64, cached: u64) -> Usage {
-        Usage {
-            input_tokens: Some(input),
-            output_tokens: Some(output),
-            cached_tokens: Some(cached),
-        }
     }
 
     #[test]

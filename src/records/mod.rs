@@ -225,6 +225,31 @@ pub fn count(value: &serde_json::Value, key: &str) -> Option<u64> {
     value.get(key).and_then(serde_json::Value::as_u64)
 }
 
+/// What the readers' tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Usage;
+
+    /// Usage with all three counts known.
+    pub(crate) fn usage(input: u64, output: u64, cached: u64) -> Usage {
+        Usage {
+            input_tokens: Some(input),
+            output_tokens: Some(output),
+            cached_tokens: Some(cached),
+        }
+    }
+
+    /// The first `n` lines of `text`, each with its newline: the record as it stood then.
+    pub(crate) fn first_lines(text: &str, n: usize) -> String {
+        text.split_inclusive('\n').take(n).collect()
+    }
+
+    /// The line number (1-based) of the first line of `text` containing `needle`.
+    pub(crate) fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -442,6 +442,7 @@ fn usage(tokens: Option<&Value>, finished_step: bool) -> Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::test_support::usage;
 
     const FIXTURES: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -518,14 +519,6 @@ mod tests {
 
         fn read(&self) -> Result<Transcript, RecordError> {
             read(&self.files())
-        }
-    }
-
-    fn usage(input: u64, output: u64, cached: u64) -> Usage {
-        Usage {
-            input_tokens: Some(input),
-            output_tokens: Some(output),
-            cached_tokens: Some(cached),
         }
     }
 
