@@ -329,6 +329,39 @@ fn failure(message: impl std::fmt::Display) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.to_string())])
 }
 
+/// Awaits a long blocking engine call (`work`): forwards each report it sends on `reports` to
+/// the client as an MCP progress notification (when the client asked for them; `describe`
+/// gives the seconds elapsed and the message), and sets `cancel` when the client cancels the
+/// request, which the engine call watches.
+async fn with_progress<T, R>(
+    ctx: &RequestContext<RoleServer>,
+    cancel: &AtomicBool,
+    mut reports: tokio::sync::mpsc::UnboundedReceiver<R>,
+    mut work: tokio::task::JoinHandle<T>,
+    describe: impl Fn(&R) -> (f64, String),
+) -> Result<T, tokio::task::JoinError> {
+    let token = ctx.meta.get_progress_token();
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            Some(report) = reports.recv() => {
+                if let Some(token) = &token {
+                    let (elapsed, message) = describe(&report);
+                    let _ = ctx
+                        .peer
+                        .notify_progress(
+                            ProgressNotificationParam::new(token.clone(), elapsed).with_message(message),
+                        )
+                        .await;
+                }
+            }
+            _ = ctx.ct.cancelled(), if !cancel.load(Ordering::SeqCst) => {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
 /// Runs a blocking engine call off the async threads.
 async fn blocking<T, F>(f: F) -> Result<T, CallToolResult>
 where
@@ -471,13 +504,13 @@ impl CaoServer {
         let working_dir = self.working_dir(p.working_directory)?;
         let engine = self.engine.clone();
         let cancel = Arc::new(AtomicBool::new(false));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<engine::Progress>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<engine::Progress>();
         let timeout = Duration::from_secs(p.timeout);
         let flag = cancel.clone();
         let task = p.message;
         let profile = p.agent_profile;
         let who = self.caller.clone();
-        let mut work = tokio::task::spawn_blocking(move || {
+        let work = tokio::task::spawn_blocking(move || {
             let caller = who.resolve(&engine)?;
             engine.handoff(
                 CreateRequest {
@@ -496,24 +529,17 @@ impl CaoServer {
                 },
             )
         });
-        let token = ctx.meta.get_progress_token();
-        let outcome = loop {
-            tokio::select! {
-                done = &mut work => break done,
-                Some(progress) = rx.recv() => {
-                    if let Some(token) = &token {
-                        let elapsed = progress.elapsed.as_secs_f64();
-                        let _ = ctx.peer.notify_progress(
-                            ProgressNotificationParam::new(token.clone(), elapsed)
-                                .with_message(format!("worker {} is {} ({:.0}s)", progress.terminal_id, progress.status, elapsed)),
-                        ).await;
-                    }
-                }
-                _ = ctx.ct.cancelled(), if !cancel.load(Ordering::SeqCst) => {
-                    cancel.store(true, Ordering::SeqCst);
-                }
-            }
-        };
+        let outcome = with_progress(&ctx, &cancel, rx, work, |progress| {
+            let elapsed = progress.elapsed.as_secs_f64();
+            (
+                elapsed,
+                format!(
+                    "worker {} is {} ({elapsed:.0}s)",
+                    progress.terminal_id, progress.status
+                ),
+            )
+        })
+        .await;
         match outcome {
             Ok(Ok(done)) => Ok(Json(HandoffResult {
                 success: true,
@@ -726,9 +752,9 @@ impl CaoServer {
         let who = self.caller.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
         let timeout = Duration::from_secs(p.timeout);
-        let mut work = tokio::task::spawn_blocking(move || {
+        let work = tokio::task::spawn_blocking(move || {
             let caller = who.resolve(&engine)?;
             let mut last_beat = Duration::ZERO;
             let messages = engine.wait_for_messages(&caller.id, timeout, &flag, &mut |waited| {
@@ -739,23 +765,11 @@ impl CaoServer {
             })?;
             Ok::<_, EngineError>((caller.id, messages))
         });
-        let token = ctx.meta.get_progress_token();
-        let outcome = loop {
-            tokio::select! {
-                done = &mut work => break done,
-                Some(waited) = rx.recv() => {
-                    if let Some(token) = &token {
-                        let _ = ctx.peer.notify_progress(
-                            ProgressNotificationParam::new(token.clone(), waited.as_secs_f64())
-                                .with_message(format!("waiting for messages ({:.0}s)", waited.as_secs_f64())),
-                        ).await;
-                    }
-                }
-                _ = ctx.ct.cancelled(), if !cancel.load(Ordering::SeqCst) => {
-                    cancel.store(true, Ordering::SeqCst);
-                }
-            }
-        };
+        let outcome = with_progress(&ctx, &cancel, rx, work, |waited| {
+            let waited = waited.as_secs_f64();
+            (waited, format!("waiting for messages ({waited:.0}s)"))
+        })
+        .await;
         let (caller_id, messages) = match outcome {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => return Err(failure(e)),
