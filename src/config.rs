@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::env;
+use crate::provider_id::ProviderId;
 
 /// Name of the config file in each config directory.
 pub const FILE_NAME: &str = "config.toml";
@@ -34,16 +35,6 @@ pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 pub const KNOWN_KEYS: &[&str] = &["default_provider", "profile_dirs", "providers"];
 /// Keys of a `[providers.NAME]` table.
 pub const PROVIDER_KEYS: &[&str] = &["agents_dir", "executable", "model", "args"];
-
-/// Where each CLI keeps its own agent definitions, relative to the user's home; cao looks for
-/// profiles there (after its own store) and writes per-CLI agent files there on install.
-/// The order is the lookup order.
-pub const DEFAULT_AGENT_DIRS: &[(&str, &str)] = &[
-    ("kiro_cli", ".kiro/agents"),
-    ("claude_code", ".claude/agents"),
-    ("copilot_cli", ".copilot/agents"),
-    ("q_cli", ".aws/amazonq/cli-agents"),
-];
 
 /// What went wrong reading a config file.
 #[derive(Debug, thiserror::Error)]
@@ -182,18 +173,6 @@ pub fn user_config_path(user_home: Option<&Path>) -> Option<PathBuf> {
     Some(base.join("cao").join(FILE_NAME))
 }
 
-/// Every provider cao knows a name for: the ones it can run and the ones it keeps agent
-/// directories for (a name in either list is a valid config key).
-pub fn provider_names() -> Vec<&'static str> {
-    let mut names = crate::providers::known_names();
-    for (name, _) in DEFAULT_AGENT_DIRS {
-        if !names.contains(name) {
-            names.push(name);
-        }
-    }
-    names
-}
-
 impl Config {
     /// The configuration for this environment: `CAO_HOME`'s file, the user's file, and
     /// `CAO_PROVIDER`.
@@ -254,7 +233,7 @@ impl Config {
             config.merge(path, &text)?;
         }
         if let Some(p) = &config.default_provider {
-            let known = crate::providers::known_names();
+            let known = ProviderId::names();
             if !known.contains(&p.value.as_str()) {
                 config.warnings.push(format!(
                     "default_provider {:?} (from {}) is not a provider cao can run; valid: {}",
@@ -298,7 +277,7 @@ impl Config {
             ));
         }
         if let Some(toml::Value::Table(providers)) = table.get("providers") {
-            let names = provider_names();
+            let names = ProviderId::names();
             for (name, value) in providers {
                 if !names.contains(&name.as_str()) {
                     self.warnings.push(format!(
@@ -396,7 +375,7 @@ impl Config {
         if let Some(s) = self.provider(provider).and_then(|p| p.agents_dir.clone()) {
             return Some(s);
         }
-        let (_, rel) = DEFAULT_AGENT_DIRS.iter().find(|(p, _)| *p == provider)?;
+        let rel = provider.parse::<ProviderId>().ok()?.default_agents_dir()?;
         Some(Setting {
             value: self.user_home.as_ref()?.join(rel),
             origin: Origin::Default,
@@ -406,9 +385,12 @@ impl Config {
     /// Every CLI agent directory, in lookup order: the known CLIs first, then any other
     /// provider the config gives an `agents_dir`.
     pub fn agent_dirs(&self) -> Vec<(String, Setting<PathBuf>)> {
-        let mut out: Vec<(String, Setting<PathBuf>)> = DEFAULT_AGENT_DIRS
+        let mut out: Vec<(String, Setting<PathBuf>)> = ProviderId::WITH_AGENT_DIRS
             .iter()
-            .filter_map(|(p, _)| self.agents_dir(p).map(|s| (p.to_string(), s)))
+            .filter_map(|id| {
+                self.agents_dir(id.name())
+                    .map(|s| (id.name().to_string(), s))
+            })
             .collect();
         for (name, p) in &self.providers {
             if let Some(dir) = &p.agents_dir

@@ -19,6 +19,8 @@ pub const CAO_ADOPT: &str = "CAO_ADOPT";
 pub const CAO_LOG: &str = "CAO_LOG";
 /// Overrides where the `fake` provider finds the fake agent binary.
 pub const CAO_FAKE_AGENT: &str = "CAO_FAKE_AGENT";
+/// The fake agent's program name (built next to `cao` by `cargo build --workspace`).
+pub const FAKE_AGENT_PROGRAM: &str = "cao-fake-agent";
 /// Number of Enter presses the fake agent needs to submit (the `fake` provider mirrors it).
 pub const CAO_FAKE_ENTERS: &str = "CAO_FAKE_ENTERS";
 /// Pause between paste and Enter when typing into the fake agent, in ms (tests: models the

@@ -9,6 +9,7 @@ pub mod env;
 pub mod logging;
 pub mod mcp;
 pub mod profiles;
+pub mod provider_id;
 pub mod providers;
 pub mod records;
 pub mod store;

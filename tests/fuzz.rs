@@ -39,8 +39,8 @@ proptest! {
 
     #[test]
     fn providers_never_panic_on_any_screen(text in screen()) {
-        for name in providers::known_names().into_iter().chain(["fake"]) {
-            let p = providers::get(name).unwrap();
+        for id in providers::ProviderId::ALL {
+            let p = providers::of(id);
             let _ = p.status(&text);
             let _ = p.last_response(&text);
             let _ = p.startup_keys(&text);
@@ -50,8 +50,8 @@ proptest! {
     #[test]
     fn providers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
         let text = String::from_utf8_lossy(&bytes);
-        for name in providers::known_names().into_iter().chain(["fake"]) {
-            let p = providers::get(name).unwrap();
+        for id in providers::ProviderId::ALL {
+            let p = providers::of(id);
             let _ = p.status(&text);
             let _ = p.last_response(&text);
         }

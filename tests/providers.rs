@@ -13,7 +13,7 @@ const DONE: Status = Status::Completed;
 const ASK: Status = Status::WaitingUserAnswer;
 const ERROR: Status = Status::Error;
 
-fn provider(name: &str) -> Box<dyn Provider> {
+fn provider(name: &str) -> &'static dyn Provider {
     providers::get(name).unwrap()
 }
 
@@ -45,7 +45,7 @@ fn check(p: &dyn Provider, label: &str, screen: &str, status: Status, answer: Op
 fn recorded(name: &str, cli: &str, cases: &[(&str, Status, Option<&str>)]) {
     let p = provider(name);
     for (file, status, answer) in cases {
-        check(p.as_ref(), file, &fixture(cli, file), *status, *answer);
+        check(p, file, &fixture(cli, file), *status, *answer);
     }
 }
 
@@ -286,7 +286,7 @@ fn claude_box(input: &str, footer: &str) -> String {
 #[test]
 fn claude_code_tricky_screens() {
     let p = provider("claude_code");
-    let p = p.as_ref();
+
     let old = "❯ first task\n\n● Old answer that must not count.\n\n✻ Worked for 2s\n\n";
     let busy = format!(
         "{old}❯ second task\n\n✶ Pondering…\n\n{}",
@@ -359,7 +359,7 @@ fn codex_bottom(composer: &str) -> String {
 #[test]
 fn codex_tricky_screens() {
     let p = provider("codex");
-    let p = p.as_ref();
+
     let old = "› first task\n\n\n• Old answer.\n\n  Worked for 2s\n\n\n";
     let busy = format!(
         "{old}› second task\n\n\n• Working (4s • esc to interrupt)\n{}",
@@ -439,7 +439,7 @@ fn gemini_user(text: &str) -> String {
 #[test]
 fn gemini_cli_tricky_screens() {
     let p = provider("gemini_cli");
-    let p = p.as_ref();
+
     let old = format!("{}✦ Old answer.\n\n", gemini_user("first task"));
     let busy = format!(
         "{old}{}{}",
@@ -520,7 +520,7 @@ fn opencode_user(text: &str) -> String {
 #[test]
 fn opencode_tricky_screens() {
     let p = provider("opencode");
-    let p = p.as_ref();
+
     let old = format!(
         "{}     Old answer.\n\n     ▣  Build · Mock Model · 2.1s\n\n",
         opencode_user("first task")
@@ -613,7 +613,7 @@ fn copilot_bottom(input: &str, busy: bool) -> String {
 #[test]
 fn copilot_cli_tricky_screens() {
     let p = provider("copilot_cli");
-    let p = p.as_ref();
+
     let old = " ❯ first task                                        04:10\n\n ● Old answer.\n\n";
     let busy = format!(
         "{old} ❯ second task                                04:11\n{}",
@@ -659,7 +659,7 @@ fn copilot_cli_tricky_screens() {
 #[test]
 fn q_cli_reconstructed_screens() {
     let p = provider("q_cli");
-    let p = p.as_ref();
+
     check(
         p,
         "idle",
@@ -716,7 +716,7 @@ fn q_cli_reconstructed_screens() {
 #[test]
 fn kiro_cli_reconstructed_screens() {
     let p = provider("kiro_cli");
-    let p = p.as_ref();
+
     // The legacy UI is Q's chat.
     check(p, "legacy idle", "[developer] > \n", IDLE, None);
     check(
@@ -757,7 +757,7 @@ fn kiro_cli_reconstructed_screens() {
 #[test]
 fn kimi_cli_reconstructed_screens() {
     let p = provider("kimi_cli");
-    let p = p.as_ref();
+
     let banner = "╭──────────────────────────────────────────╮\n│   Welcome to Kimi Code CLI!              │\n╰──────────────────────────────────────────╯\n";
     let bar = "\n23:15  yolo  agent (kimi-for-coding, thinking)  ctrl-x: toggle mode        context: 5.0%\n";
     check(p, "idle", &format!("{banner}💫\n{bar}"), IDLE, None);
@@ -847,7 +847,7 @@ fn command_for(name: &str, yolo: bool) -> (Vec<String>, Vec<(String, String)>, t
     let profile = spec_profile();
     let spec = providers::LaunchSpec {
         terminal_id: "0a1b2c3d",
-        profile: &profile,
+        agent: &profile.agent(),
         mcp_servers: mcp(),
         yolo,
         working_dir: std::path::Path::new("/tmp"),
@@ -1010,7 +1010,7 @@ fn kimi_cli_command() {
 #[test]
 fn every_provider_is_registered_in_detection_order() {
     assert_eq!(
-        providers::known_names(),
+        providers::ProviderId::names(),
         [
             "claude_code",
             "codex",
@@ -1023,10 +1023,11 @@ fn every_provider_is_registered_in_detection_order() {
             "fake"
         ]
     );
-    for name in providers::known_names() {
-        assert_eq!(provider(name).name(), name);
+    for id in providers::ProviderId::ALL {
+        assert_eq!(provider(id.name()).id(), id);
     }
-    assert!(providers::get("nope").is_err());
+    let err = providers::get("nope").err().unwrap().to_string();
+    assert!(err.contains("unknown provider 'nope'"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1088,18 +1089,12 @@ fn e2e_found_cases() {
         " ❯ do it\n\n ● MCP Servers reloaded: 1 server connected\n\n ● list_profiles (MCP: cao) {{\"profiles\":[]}}\n\n ● Done.\n{}",
         copilot_bottom("", false)
     );
-    check(
-        copilot.as_ref(),
-        "tool one-liner",
-        &answered,
-        DONE,
-        Some("Done."),
-    );
+    check(copilot, "tool one-liner", &answered, DONE, Some("Done."));
     let cancelled = format!(
         " ❯ do it\n\n ● Operation cancelled by user\n{}",
         copilot_bottom("", false)
     );
-    check(copilot.as_ref(), "cancelled", &cancelled, IDLE, None);
+    check(copilot, "cancelled", &cancelled, IDLE, None);
 
     // OpenCode: a stderr line printed over the message marker does not hide it.
     let opencode = provider("opencode");
@@ -1109,7 +1104,7 @@ fn e2e_found_cases() {
         opencode_bottom("", false)
     );
     check(
-        opencode.as_ref(),
+        opencode,
         "marker under stderr",
         &garbled,
         DONE,
@@ -1121,7 +1116,7 @@ fn e2e_found_cases() {
         opencode_user("task"),
         opencode_bottom("", false)
     );
-    check(opencode.as_ref(), "failed turn", &failed, ERROR, None);
+    check(opencode, "failed turn", &failed, ERROR, None);
     // The sidebar of a wide pane, on rows of its own and beside the answer.
     let pad = " ".repeat(150);
     let wide = format!(
@@ -1130,7 +1125,7 @@ fn e2e_found_cases() {
         opencode_bottom("", false)
     );
     check(
-        opencode.as_ref(),
+        opencode,
         "sidebar",
         &wide,
         DONE,
@@ -1144,7 +1139,7 @@ fn e2e_found_cases() {
         claude_box("", "? for shortcuts")
     );
     check(
-        claude.as_ref(),
+        claude,
         "answer about interruptions",
         &screen,
         DONE,

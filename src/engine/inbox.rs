@@ -183,15 +183,15 @@ impl Engine {
         let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
         let text = compose(&messages);
         self.store().mark_typing(&ids)?;
-        let turns_before = self.record_turns(&record, provider.as_ref());
-        match self.type_turn(&record.pane_id, &text, provider.as_ref()) {
+        let turns_before = self.record_turns(&record, provider);
+        match self.type_turn(&record.pane_id, &text, provider) {
             Ok(()) => {
                 self.store().finish_delivery(&ids, None)?;
                 self.store().touch_terminal(receiver)?;
                 self.note_typed_turn(&record, turns_before);
                 // Still under the lock: the next delivery must not type into an input box
                 // whose text the CLI has not taken yet.
-                self.confirm_submitted(&record.pane_id, provider.as_ref(), &screen);
+                self.confirm_submitted(&record.pane_id, provider, &screen);
                 Ok(Delivery::Delivered(ids))
             }
             Err(e) => {

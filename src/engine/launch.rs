@@ -117,7 +117,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     })?;
     let spec = LaunchSpec {
         terminal_id: &id,
-        profile: &profile,
+        agent: &profile.agent(),
         mcp_servers: mcp_servers_for(engine, &id, &profile),
         yolo: req.yolo,
         working_dir: &working_dir,

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::env;
 use crate::profiles::{self, Profile, ProfileError};
-use crate::providers::{self, Exit, McpServer, Provider, ProviderError, Status};
+use crate::providers::{self, Exit, McpServer, Provider, ProviderError, ProviderId, Status};
 use crate::store::{Message, MessageStatus, Store, StoreError, TerminalKind, TerminalRecord};
 use crate::tmux::{PaneInfo, Tmux, TmuxError};
 
@@ -394,7 +394,7 @@ impl Engine {
         explicit: Option<&str>,
         profile: &Profile,
         caller: Option<&TerminalRecord>,
-    ) -> Result<Box<dyn Provider>, EngineError> {
+    ) -> Result<&'static dyn Provider, EngineError> {
         if let Some(name) = explicit {
             return Ok(providers::get(name)?);
         }
@@ -419,12 +419,16 @@ impl Engine {
             return Ok(providers::get(&name)?);
         }
         // The first CLI that is installed: on PATH, named by its variable, or configured.
-        let names = providers::known_names();
-        for name in names.iter().filter(|n| **n != "fake") {
-            let p = providers::get(name)?;
+        let candidates = || {
+            ProviderId::ALL
+                .into_iter()
+                .filter(|id| *id != ProviderId::Fake)
+        };
+        for id in candidates() {
+            let p = providers::of(id);
             let configured = config
                 .providers
-                .get(*name)
+                .get(id.name())
                 .and_then(|s| s.executable.as_ref())
                 .is_some_and(|e| providers::is_executable(&e.value));
             if configured || p.executable().is_ok() {
@@ -432,10 +436,8 @@ impl Engine {
             }
         }
         Err(EngineError::NoProvider(
-            names
-                .iter()
-                .filter(|n| **n != "fake")
-                .copied()
+            candidates()
+                .map(ProviderId::name)
                 .collect::<Vec<_>>()
                 .join(", "),
         ))
@@ -469,7 +471,7 @@ impl Engine {
                 return Err(self.exited(&record, "while starting"));
             };
             if provider.startup_keys(&screen).is_some() {
-                self.answer_dialog(&record, provider.as_ref())?;
+                self.answer_dialog(&record, provider)?;
             } else {
                 let status = provider.status(&screen);
                 if status.accepts_input() {
@@ -538,7 +540,7 @@ impl Engine {
         let provider = providers::get(&record.provider)?;
         match self.screen(record)? {
             Some(screen) => {
-                let read = self.read_record(record, provider.as_ref());
+                let read = self.read_record(record, provider);
                 Ok((
                     answers::combined_status(
                         provider.status(&screen),
@@ -570,8 +572,8 @@ impl Engine {
     pub fn answer(&self, id: &str) -> Result<Answer, EngineError> {
         let record = self.terminal(id)?;
         let provider = providers::get(&record.provider)?;
-        let read = self.read_record(&record, provider.as_ref());
-        self.answer_of(&record, provider.as_ref(), &read)
+        let read = self.read_record(&record, provider);
+        self.answer_of(&record, provider, &read)
     }
 
     /// Live terminals with their status, oldest first (mailboxes of callers outside tmux are
@@ -642,7 +644,7 @@ impl Engine {
         // The watcher rings when the pane's output ends (the CLI quit): no need to poll tmux.
         let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
         let asked = match provider.exit() {
-            Exit::Text(text) => self.type_turn(&record.pane_id, text, provider.as_ref()),
+            Exit::Text(text) => self.type_turn(&record.pane_id, text, provider),
             Exit::Keys(keys) => self.tmux.send_keys(&record.pane_id, keys),
         };
         if asked.is_ok() {
@@ -794,7 +796,7 @@ impl Engine {
             .first()
             .map(|m| m.id)
             .unwrap_or_default();
-        let keeps_record = self.read_record(&record, provider.as_ref()).is_some();
+        let keeps_record = self.read_record(&record, provider).is_some();
         let mut last_status: Option<Status> = None;
         let mut last_beat = Instant::now();
         let mut screen_status = Status::Processing;
@@ -823,7 +825,7 @@ impl Engine {
                     .is_some_and(|m| m.status == MessageStatus::Delivered);
             }
             let read = if delivered && keeps_record {
-                self.read_record(&record, provider.as_ref())
+                self.read_record(&record, provider)
             } else {
                 None
             };
@@ -851,7 +853,7 @@ impl Engine {
                     // Dialogs are answered once whoever asks (see `answer_dialog`); the task
                     // is typed by the worker's watcher, or here when no watcher listens.
                     if provider.startup_keys(&screen).is_some() {
-                        self.answer_dialog(&record, provider.as_ref())?;
+                        self.answer_dialog(&record, provider)?;
                     } else if screen_status.accepts_input() {
                         self.hand_over(&id);
                     }
@@ -912,7 +914,7 @@ impl Engine {
                     false
                 };
                 if finished {
-                    let answer = self.answer_of(&record, provider.as_ref(), &read)?;
+                    let answer = self.answer_of(&record, provider, &read)?;
                     self.exit_terminal(&id)?;
                     return Ok(HandoffOutcome {
                         terminal_id: id,

@@ -265,7 +265,7 @@ fn check(engine: &Engine, record: &TerminalRecord, was_ready: bool) -> bool {
         return was_ready;
     };
     if provider.startup_keys(&screen).is_some() {
-        if let Err(e) = engine.answer_dialog(record, provider.as_ref()) {
+        if let Err(e) = engine.answer_dialog(record, provider) {
             tracing::warn!(terminal = %record.id, "cannot answer a start-up dialog: {e}");
         }
         return was_ready;

@@ -16,6 +16,7 @@ use super::discover::read_capped;
 use super::fetch::{self, FetchError, FetchPolicy};
 use super::{Discovery, ProfileError, ProfileSource, installed_dir, parse, validate_name};
 use crate::config::{self, Config};
+use crate::provider_id::ProviderId;
 
 /// What to install and how.
 #[derive(Debug, Clone, Default)]
@@ -141,7 +142,7 @@ pub fn classify_source(source: &str) -> Result<SourceKind, InstallError> {
 /// Installs a profile (see the module docs).
 pub fn install(config: &Config, req: &InstallRequest) -> Result<InstallReport, InstallError> {
     if let Some(p) = &req.provider {
-        let valid = config::provider_names();
+        let valid = ProviderId::names();
         if !valid.contains(&p.as_str()) {
             return Err(InstallError::UnknownProvider {
                 name: p.clone(),
@@ -195,7 +196,7 @@ pub fn install(config: &Config, req: &InstallRequest) -> Result<InstallReport, I
             profile
                 .provider
                 .clone()
-                .filter(|p| config::provider_names().contains(&p.as_str()))
+                .filter(|p| ProviderId::names().contains(&p.as_str()))
         })
         .or_else(|| config.default_provider.as_ref().map(|s| s.value.clone()));
     let mut manifest = Manifest::load(&config.home);

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::config::{Config, ConfigError};
+use crate::providers::AgentSpec;
 
 pub mod agent_files;
 mod discover;
@@ -172,6 +173,18 @@ pub struct Profile {
     pub extra: BTreeMap<String, serde_json::Value>,
     /// Non-fatal problems found while reading (unknown keys, an unknown provider).
     pub warnings: Vec<String>,
+}
+
+impl Profile {
+    /// What a provider needs of this profile to start its CLI as this agent.
+    pub fn agent(&self) -> AgentSpec {
+        AgentSpec {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            system_prompt: self.system_prompt.clone(),
+            model: self.model.clone(),
+        }
+    }
 }
 
 /// Built-in profiles, embedded at compile time.

@@ -14,6 +14,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_norway::Value;
 
 use super::{Profile, ProfileError, ProfileSource, validate_name};
+use crate::provider_id::ProviderId;
 
 /// Largest profile file cao reads, fetches or installs. Real profiles are a few KiB.
 pub const MAX_PROFILE_BYTES: usize = 256 * 1024;
@@ -195,7 +196,7 @@ pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile,
 
     let mut warnings = Vec::new();
     if let Some(p) = &provider {
-        let known = crate::providers::known_names();
+        let known = ProviderId::names();
         if !known.contains(&p.as_str()) {
             warnings.push(format!(
                 "{origin}: provider {p:?} is not one cao can run (valid: {}); the caller's \

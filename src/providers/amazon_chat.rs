@@ -153,7 +153,7 @@ pub(crate) fn write_agent_file(
     dir: &Path,
     spec: &LaunchSpec<'_>,
 ) -> Result<String, ProviderError> {
-    let name = format!("cao-{}", spec.profile.name);
+    let name = format!("cao-{}", spec.agent.name);
     let servers: BTreeMap<&String, McpServer> = spec
         .mcp_servers
         .iter()
@@ -165,14 +165,14 @@ pub(crate) fn write_agent_file(
         .collect();
     let mut agent = json!({
         "name": name,
-        "description": spec.profile.description,
-        "prompt": spec.profile.system_prompt,
+        "description": spec.agent.description,
+        "prompt": spec.agent.system_prompt,
         "mcpServers": servers,
         "tools": ["*"],
         // cao's own tools never ask: a worker must always be able to report back.
         "allowedTools": ["@cao"],
     });
-    if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
+    if let Some(model) = spec.agent.model.as_deref().filter(|m| !m.is_empty()) {
         agent["model"] = json!(model);
     }
     let text = serde_json::to_string_pretty(&agent).map_err(|e| ProviderError::Config {

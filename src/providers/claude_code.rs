@@ -13,8 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::screen::{self, dedent, indented, is_rule};
-use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
-use crate::env;
+use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::records::claude_code as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
@@ -22,23 +21,15 @@ use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClaudeCode;
 
-const NAME: &str = "claude_code";
+const NAME: &str = ProviderId::ClaudeCode.name();
 /// Longest system prompt passed inline; longer ones go through a file.
 const INLINE_PROMPT_MAX: usize = 100_000;
 
 const SPINNER_GLYPHS: &[char] = &['✻', '✽', '✢', '✳', '✶', '*', '·', '∗'];
 
 impl Provider for ClaudeCode {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_CLAUDE_CODE_BIN,
-            programs: &["claude"],
-            install_hint: "install it with `npm install -g @anthropic-ai/claude-code`",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::ClaudeCode
     }
 
     fn command(
@@ -48,7 +39,7 @@ impl Provider for ClaudeCode {
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
         screen::push_common_flags(&mut argv, spec, "--dangerously-skip-permissions");
-        let prompt = spec.profile.system_prompt.trim();
+        let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             if prompt.len() <= INLINE_PROMPT_MAX {
                 argv.extend(["--append-system-prompt".into(), prompt.to_string()]);
@@ -501,20 +492,21 @@ fn final_text_blocks(turn: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::AgentSpec;
 
     #[test]
     fn each_launch_gets_its_own_session_and_turn_end_hooks() {
         let scratch = tempfile::tempdir().unwrap();
-        let profile = crate::profiles::parse(
-            "---\nname: dev\ndescription: d\n---\nWrite code.\n",
-            "test",
-            crate::profiles::ProfileSource::BuiltIn,
-        )
-        .unwrap();
+        let agent = AgentSpec {
+            name: "dev".into(),
+            description: "d".into(),
+            system_prompt: "Write code.\n".into(),
+            model: None,
+        };
         let home = scratch.path().join("cao home");
         let spec = LaunchSpec {
             terminal_id: "0a1b2c3d",
-            profile: &profile,
+            agent: &agent,
             mcp_servers: Default::default(),
             yolo: true,
             working_dir: Path::new("/tmp"),

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::screen::{self, dedent, indented, toml_string};
-use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
+use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::env;
 use crate::records::codex as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
@@ -30,7 +30,7 @@ use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Codex;
 
-const NAME: &str = "codex";
+const NAME: &str = ProviderId::Codex.name();
 
 /// First words of bullets that report tool activity rather than answer text.
 const TOOL_VERBS: &[&str] = &[
@@ -67,16 +67,8 @@ const TOOL_VERBS: &[&str] = &[
 const PLACEHOLDERS: &[&str] = &["Ask Codex to do anything", "Ask a follow-up question"];
 
 impl Provider for Codex {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_CODEX_BIN,
-            programs: &["codex"],
-            install_hint: "install it with `npm install -g @openai/codex`",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::Codex
     }
 
     fn command(
@@ -110,7 +102,7 @@ impl Provider for Codex {
             .map(|a| toml_string(a))
             .collect();
         argv.extend(["-c".into(), format!("notify=[{}]", notify.join(", "))]);
-        let prompt = spec.profile.system_prompt.trim();
+        let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             argv.extend([
                 "-c".into(),

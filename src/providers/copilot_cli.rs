@@ -24,27 +24,18 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::screen::{self, dedent, indented, is_rule};
-use super::{LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
-use crate::env;
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::records::{RecordError, RecordFiles, Transcript, copilot_cli};
 
 /// The Copilot CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CopilotCli;
 
-const NAME: &str = "copilot_cli";
+const NAME: &str = ProviderId::CopilotCli.name();
 
 impl Provider for CopilotCli {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_COPILOT_CLI_BIN,
-            programs: &["copilot"],
-            install_hint: "install it with `npm install -g @github/copilot`",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::CopilotCli
     }
 
     fn command(
@@ -84,7 +75,7 @@ impl Provider for CopilotCli {
             spec,
             copilot_home(spec.working_dir).as_deref(),
         )?);
-        let prompt = spec.profile.system_prompt.trim();
+        let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             screen::write_private(
                 NAME,
@@ -96,7 +87,7 @@ impl Provider for CopilotCli {
     }
 
     fn env(&self, spec: &LaunchSpec<'_>) -> Vec<(String, String)> {
-        if spec.profile.system_prompt.trim().is_empty() {
+        if spec.agent.system_prompt.trim().is_empty() {
             return Vec::new();
         }
         vec![(
@@ -404,20 +395,21 @@ fn menu_dialog(lines: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::AgentSpec;
 
     #[test]
     fn each_terminal_gets_its_own_session_id_and_turn_end_hooks() {
         let scratch = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
-        let profile = crate::profiles::parse(
-            "---\nname: dev\ndescription: d\n---\nYou write code.\n",
-            "test",
-            crate::profiles::ProfileSource::BuiltIn,
-        )
-        .unwrap();
+        let agent = AgentSpec {
+            name: "dev".into(),
+            description: "d".into(),
+            system_prompt: "You write code.\n".into(),
+            model: None,
+        };
         let spec = LaunchSpec {
             terminal_id: "0a1b2c3d",
-            profile: &profile,
+            agent: &agent,
             mcp_servers: Default::default(),
             yolo: true,
             working_dir: Path::new("/tmp"),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    LaunchSpec, Locate, Provider, ProviderError, Status, Submit, find_on_path, is_executable,
+    LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit, find_on_path, is_executable,
     lines_from_bottom,
 };
 use crate::env;
@@ -37,16 +37,8 @@ const DIALOGS: &[(&str, &[&str])] = &[
 const DIALOG_FOOTER: &str = "Press 1 or 2";
 
 impl Provider for Fake {
-    fn name(&self) -> &'static str {
-        "fake"
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_FAKE_AGENT,
-            programs: &[PROGRAM],
-            install_hint: "build it with `cargo build --workspace` (it lands next to cao)",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::Fake
     }
 
     fn executable(&self) -> Result<PathBuf, ProviderError> {
@@ -78,7 +70,7 @@ impl Provider for Fake {
         Ok(vec![
             executable.display().to_string(),
             "--profile".into(),
-            spec.profile.name.clone(),
+            spec.agent.name.clone(),
             "--mcp-config".into(),
             mcp.to_string(),
             "--session-record".into(),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::screen::{self, dedent, indented, is_rule};
-use super::{Exit, LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
+use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::env;
 use crate::records::gemini_cli::{self as record, OVERLAY_DIR, SESSION_ID_FILE};
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
@@ -37,7 +37,7 @@ use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GeminiCli;
 
-const NAME: &str = "gemini_cli";
+const NAME: &str = ProviderId::GeminiCli.name();
 /// Gemini looks for its state directory (`.gemini/`) here instead of in `HOME`.
 const GEMINI_HOME_VAR: &str = "GEMINI_CLI_HOME";
 /// A file in an overlay naming the user's real Gemini home, so a Gemini started from inside
@@ -47,16 +47,8 @@ const REAL_HOME_MARKER: &str = "cao-real-gemini-home";
 const TMP_DIR: &str = "tmp";
 
 impl Provider for GeminiCli {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_GEMINI_CLI_BIN,
-            programs: &["gemini"],
-            install_hint: "install it with `npm install -g @google/gemini-cli`",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::GeminiCli
     }
 
     fn command(
@@ -66,7 +58,7 @@ impl Provider for GeminiCli {
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
         screen::push_common_flags(&mut argv, spec, "--yolo");
-        let prompt = spec.profile.system_prompt.trim();
+        let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             let memory = spec.scratch_dir.join("context");
             screen::write_private(NAME, &memory.join("GEMINI.md"), prompt)?;

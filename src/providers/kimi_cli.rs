@@ -17,28 +17,19 @@
 use std::path::Path;
 
 use super::screen::{self, dedent};
-use super::{LaunchSpec, Locate, Provider, ProviderError, Status};
-use crate::env;
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status};
 
 /// The Kimi CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KimiCli;
 
-const NAME: &str = "kimi_cli";
+const NAME: &str = ProviderId::KimiCli.name();
 const PROMPT_GLYPHS: &[char] = &['💫', '✨'];
 const MOONS: &[char] = &['🌑', '🌒', '🌓', '🌔', '🌕', '🌖', '🌗', '🌘'];
 
 impl Provider for KimiCli {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_KIMI_CLI_BIN,
-            programs: &["kimi"],
-            install_hint: "install it with `uv tool install kimi-cli`",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::KimiCli
     }
 
     fn command(
@@ -48,7 +39,7 @@ impl Provider for KimiCli {
     ) -> Result<Vec<String>, ProviderError> {
         let mut argv = vec![executable.display().to_string()];
         screen::push_common_flags(&mut argv, spec, "--yolo");
-        let prompt = spec.profile.system_prompt.trim();
+        let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             screen::write_scratch(NAME, spec.scratch_dir, "system.md", prompt)?;
             // The agent file extends Kimi's default agent with the profile's prompt; its

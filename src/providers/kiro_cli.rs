@@ -17,27 +17,18 @@ use std::time::Duration;
 
 use super::amazon_chat;
 use super::screen::{self, dedent, is_rule};
-use super::{LaunchSpec, Locate, Provider, ProviderError, Status, Submit};
-use crate::env;
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 
 /// The Kiro CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KiroCli;
 
-const NAME: &str = "kiro_cli";
+const NAME: &str = ProviderId::KiroCli.name();
 const PLACEHOLDER: &str = "describe a task";
 
 impl Provider for KiroCli {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_KIRO_CLI_BIN,
-            programs: &["kiro-cli"],
-            install_hint: "install Kiro CLI from https://kiro.dev/cli",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::KiroCli
     }
 
     fn command(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::profiles::Profile;
+pub use crate::provider_id::{Locate, ProviderId, UnknownProvider};
 use crate::records::{RecordError, RecordFiles, Transcript};
 
 mod amazon_chat;
@@ -75,24 +75,12 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// Where a CLI's executable comes from: an absolute path in `var`, else the first of
-/// `programs` on `PATH`; `install_hint` tells a user without it how to get it.
-#[derive(Debug, Clone, Copy)]
-pub struct Locate {
-    /// The environment variable naming the executable (`CAO_*_BIN`).
-    pub var: &'static str,
-    /// Program names to look up on `PATH`, preferred first.
-    pub programs: &'static [&'static str],
-    /// How to install the CLI, as the end of an error sentence.
-    pub install_hint: &'static str,
-}
-
 /// What can go wrong in a provider.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// No provider has this name.
-    #[error("unknown provider '{name}'; supported providers: {}", known_names().join(", "))]
-    Unknown { name: String },
+    #[error(transparent)]
+    Unknown(#[from] UnknownProvider),
     /// The provider's CLI could not be found.
     #[error("the {provider} CLI ('{program}') was not found on PATH{hint}")]
     NotInstalled {
@@ -124,13 +112,27 @@ pub struct McpServer {
     pub env: BTreeMap<String, String>,
 }
 
+/// The agent a CLI is started as: the part of a profile providers read. The engine builds it
+/// from the resolved profile, so providers never depend on how profiles are found or parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// The profile's name.
+    pub name: String,
+    /// One line on what the agent is for.
+    pub description: String,
+    /// The system prompt (may be empty).
+    pub system_prompt: String,
+    /// Model to ask the CLI for.
+    pub model: Option<String>,
+}
+
 /// Everything a provider needs to build its CLI's command line.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec<'a> {
     /// The new terminal's id.
     pub terminal_id: &'a str,
-    /// The agent profile (system prompt, model, MCP servers).
-    pub profile: &'a Profile,
+    /// The agent to start (name, system prompt, model).
+    pub agent: &'a AgentSpec,
     /// MCP servers to give the CLI: cao's own first, then the profile's.
     pub mcp_servers: BTreeMap<String, McpServer>,
     /// Skip the CLI's permission prompts (the user asked with `--yolo`).
@@ -169,11 +171,18 @@ pub enum Exit {
 
 /// One agent CLI, as cao drives it.
 pub trait Provider: Send + Sync {
+    /// Which CLI this is.
+    fn id(&self) -> ProviderId;
+
     /// The provider's name (`claude_code`, `fake`, ...).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.id().name()
+    }
 
     /// Where the CLI's executable is looked for.
-    fn locate(&self) -> Locate;
+    fn locate(&self) -> Locate {
+        self.id().locate()
+    }
 
     /// The environment variable that names the CLI's executable for one run; it beats the
     /// config file's `executable`, which beats a `PATH` lookup.
@@ -249,38 +258,24 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// Names of every provider, in the order auto-detection tries them (`fake` last: it is
-/// resolvable by name but never auto-detected).
-pub fn known_names() -> Vec<&'static str> {
-    vec![
-        "claude_code",
-        "codex",
-        "gemini_cli",
-        "kiro_cli",
-        "opencode",
-        "kimi_cli",
-        "copilot_cli",
-        "q_cli",
-        "fake",
-    ]
+/// The provider that drives `id`'s CLI. Providers hold no state, so each is one static value.
+pub fn of(id: ProviderId) -> &'static dyn Provider {
+    match id {
+        ProviderId::ClaudeCode => &ClaudeCode,
+        ProviderId::Codex => &Codex,
+        ProviderId::GeminiCli => &GeminiCli,
+        ProviderId::KiroCli => &KiroCli,
+        ProviderId::OpenCode => &OpenCode,
+        ProviderId::KimiCli => &KimiCli,
+        ProviderId::CopilotCli => &CopilotCli,
+        ProviderId::QCli => &QCli,
+        ProviderId::Fake => &Fake,
+    }
 }
 
 /// The provider called `name`.
-pub fn get(name: &str) -> Result<Box<dyn Provider>, ProviderError> {
-    match name {
-        "claude_code" => Ok(Box::new(ClaudeCode)),
-        "codex" => Ok(Box::new(Codex)),
-        "gemini_cli" => Ok(Box::new(GeminiCli)),
-        "kiro_cli" => Ok(Box::new(KiroCli)),
-        "opencode" => Ok(Box::new(OpenCode)),
-        "kimi_cli" => Ok(Box::new(KimiCli)),
-        "copilot_cli" => Ok(Box::new(CopilotCli)),
-        "q_cli" => Ok(Box::new(QCli)),
-        "fake" => Ok(Box::new(Fake)),
-        _ => Err(ProviderError::Unknown {
-            name: name.to_string(),
-        }),
-    }
+pub fn get(name: &str) -> Result<&'static dyn Provider, ProviderError> {
+    Ok(of(name.parse()?))
 }
 
 /// Finds `program` on the `PATH` of this process (absolute path returned; cao never relies

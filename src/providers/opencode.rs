@@ -23,8 +23,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::screen::{self, dedent};
-use super::{LaunchSpec, Locate, Provider, ProviderError, Status};
-use crate::env;
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status};
 use crate::records::opencode as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
@@ -32,7 +31,7 @@ use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenCode;
 
-const NAME: &str = "opencode";
+const NAME: &str = ProviderId::OpenCode.name();
 const CONFIG_FILE: &str = "opencode.json";
 /// A run of spaces at least this long comes before the sidebar's text.
 const SIDEBAR_GAP: usize = 20;
@@ -40,16 +39,8 @@ const SIDEBAR_GAP: usize = 20;
 const TOOL_GLYPHS: &[char] = &['⚙', '→', '←', '✱', '$', '◇', '%'];
 
 impl Provider for OpenCode {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_OPENCODE_BIN,
-            programs: &["opencode"],
-            install_hint: "install it with `npm install -g opencode-ai`",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::OpenCode
     }
 
     fn command(
@@ -80,7 +71,7 @@ impl Provider for OpenCode {
             "$schema": "https://opencode.ai/config.json",
             "mcp": mcp,
         });
-        let prompt = spec.profile.system_prompt.trim();
+        let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             let file = screen::write_scratch(NAME, spec.scratch_dir, "system-prompt.md", prompt)?;
             config["instructions"] = json!([file.display().to_string()]);

@@ -9,26 +9,17 @@ use std::path::Path;
 
 use super::amazon_chat;
 use super::screen;
-use super::{LaunchSpec, Locate, Provider, ProviderError, Status};
-use crate::env;
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status};
 
 /// The Amazon Q CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QCli;
 
-const NAME: &str = "q_cli";
+const NAME: &str = ProviderId::QCli.name();
 
 impl Provider for QCli {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn locate(&self) -> Locate {
-        Locate {
-            var: env::CAO_Q_CLI_BIN,
-            programs: &["q"],
-            install_hint: "install the Amazon Q Developer CLI from AWS",
-        }
+    fn id(&self) -> ProviderId {
+        ProviderId::QCli
     }
 
     fn command(

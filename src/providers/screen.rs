@@ -94,7 +94,7 @@ pub(crate) fn push_common_flags(argv: &mut Vec<String>, spec: &LaunchSpec<'_>, y
     if spec.yolo {
         argv.push(yolo_flag.to_string());
     }
-    if let Some(model) = spec.profile.model.as_deref().filter(|m| !m.is_empty()) {
+    if let Some(model) = spec.agent.model.as_deref().filter(|m| !m.is_empty()) {
         argv.extend(["--model".to_string(), model.to_string()]);
     }
 }
