@@ -1,8 +1,7 @@
 //! cao — CLI Agent Orchestrator. One binary that lets an AI coding CLI supervise worker agents
-//! running in tmux, over MCP. The [`engine`] holds all the logic; [`cli`] and [`mcp`] are thin
-//! fronts over it.
+//! running in tmux, over MCP. The [`engine`] holds all the logic; [`mcp`] and the binary's
+//! command line are thin fronts over it.
 
-pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod env;

@@ -2,6 +2,8 @@
 
 use clap::Parser;
 
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    cao::cli::run(cao::cli::Cli::parse())
+    cli::run(cli::Cli::parse())
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::config::{Config, ConfigFile, Origin, ProviderSettings, Setting};
-use crate::profiles::{BUILT_IN, Discovery, installed_dir};
+use cao::config::{Config, ConfigFile, Origin, ProviderSettings, Setting};
+use cao::profiles::{BUILT_IN, Discovery, installed_dir};
 
 /// Arguments of `cao config`.
 #[derive(Debug, clap::Args)]
@@ -28,11 +28,11 @@ struct View<'a> {
 
 /// Prints the effective configuration.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let home = crate::engine::home_dir();
+    let home = cao::engine::home_dir();
     let config = Config::load(&home)?;
     let mut lookup = vec![Setting {
         value: format!("installed {}", installed_dir(&home).display()),
-        origin: Origin::Env(crate::env::CAO_HOME.into()),
+        origin: Origin::Env(cao::env::CAO_HOME.into()),
     }];
     let agent_dirs = config.agent_dirs();
     for (provider, dir) in &agent_dirs {
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => println!("default_provider = {:?}  ({})", p.value, p.origin),
         None => println!(
             "default_provider: not set (the first supported CLI found on PATH; set {} or `default_provider`)",
-            crate::env::CAO_PROVIDER
+            cao::env::CAO_PROVIDER
         ),
     }
     println!("profile lookup order (first match wins):");

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::engine::Engine;
+use cao::engine::Engine;
 
 /// Arguments of `cao inbox`.
 #[derive(Debug, clap::Args)]

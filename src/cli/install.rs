@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use crate::config::Config;
-use crate::profiles::agent_files::FileAction;
-use crate::profiles::install::{self, InstallRequest};
+use cao::config::Config;
+use cao::profiles::agent_files::FileAction;
+use cao::profiles::install::{self, InstallRequest};
 
 /// Arguments of `cao install`.
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,7 @@ pub struct Args {
 
 /// Installs the profile and reports what changed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&crate::engine::home_dir())?;
+    let config = Config::load(&cao::engine::home_dir())?;
     let report = install::install(
         &config,
         &InstallRequest {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::engine::{self, Engine};
+use cao::engine::{self, Engine};
 
 /// Arguments of `cao _exec`.
 #[derive(Debug, clap::Args)]
@@ -51,7 +51,7 @@ pub struct HookArgs {
 /// Always succeeds and prints nothing: a hook's output or failure could reach the CLI's
 /// model or its screen.
 pub fn hook(args: HookArgs) -> ExitCode {
-    crate::logging::init(&args.home);
+    cao::logging::init(&args.home);
     if let Err(e) = engine::record_hook(
         &args.home,
         &args.terminal_id,

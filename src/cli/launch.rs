@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::engine::{CreateRequest, Engine};
+use cao::engine::{CreateRequest, Engine};
 
 /// Arguments of `cao launch`.
 #[derive(Debug, clap::Args)]

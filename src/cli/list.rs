@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::engine::Engine;
+use cao::engine::Engine;
 
 /// Arguments of `cao list`.
 #[derive(Debug, clap::Args)]
@@ -43,7 +43,7 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// `input/output` token counts, `-` where unknown.
-fn tokens(usage: Option<&crate::records::Usage>) -> String {
+fn tokens(usage: Option<&cao::records::Usage>) -> String {
     let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
     match usage {
         Some(u) => format!("{}/{}", count(u.input_tokens), count(u.output_tokens)),

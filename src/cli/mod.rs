@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::engine::{self, Engine};
+use cao::engine::{self, Engine};
 
 mod config;
 mod inbox;
@@ -13,6 +13,7 @@ mod install;
 mod internal;
 mod launch;
 mod list;
+mod mcp_server;
 mod output;
 mod profiles;
 mod send;
@@ -66,7 +67,7 @@ enum Command {
 /// Runs a parsed command line and maps errors to a message on stderr and exit code 1.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::McpServer => crate::mcp::serve(),
+        Command::McpServer => mcp_server::serve(),
         Command::Exec(args) => internal::exec(args),
         Command::Hook(args) => Ok(internal::hook(args)),
         Command::Install(args) => install::run(args),
@@ -83,7 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
-    crate::logging::init(&engine::home_dir());
+    cao::logging::init(&engine::home_dir());
     let engine = Engine::from_env()?;
     match command {
         Command::Launch(args) => launch::run(&engine, args),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::engine::{Engine, OutputMode};
+use cao::engine::{Engine, OutputMode};
 
 /// Arguments of `cao output`.
 #[derive(Debug, clap::Args)]

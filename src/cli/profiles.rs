@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::engine::Engine;
+use cao::engine::Engine;
 
 /// Arguments of `cao profiles`.
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,7 @@ pub struct Args {
 
 /// Prints name, source and description of each profile.
 pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
-    let scan = crate::profiles::scan(engine.home());
+    let scan = cao::profiles::scan(engine.home());
     for problem in &scan.problems {
         eprintln!("warning: skipped: {problem}");
     }

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use crate::engine::{Engine, USER_SENDER};
-use crate::store::MessageStatus;
+use cao::engine::{Engine, USER_SENDER};
+use cao::store::MessageStatus;
 
 /// Arguments of `cao send`.
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::engine::{self, Engine};
+use cao::engine::{self, Engine};
 
 /// Arguments of `cao shutdown`.
 #[derive(Debug, clap::Args)]

@@ -108,6 +108,9 @@ pub enum EngineError {
     /// State store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A supervisor asked to close its own terminal.
+    #[error("terminal {0} is your own; close workers, not yourself")]
+    CloseSelf(String),
     /// An operation cao keeps off terminals it did not start.
     #[error("terminal {id} is {what}; cao never exits or closes it")]
     NotOurs { id: String, what: &'static str },
@@ -141,6 +144,21 @@ pub struct CreateRequest {
     pub yolo: bool,
     /// A first message to queue: typed the moment the CLI is first ready.
     pub initial_message: Option<String>,
+}
+
+impl CreateRequest {
+    /// A worker of `caller` with `profile`, as the MCP tools start one: in the caller's
+    /// session, permission prompts skipped only when the user asked with `CAO_YOLO`.
+    pub fn worker(profile: String, caller: TerminalRecord, working_dir: Option<PathBuf>) -> Self {
+        CreateRequest {
+            profile,
+            join_caller_session: true,
+            working_dir,
+            caller: Some(caller),
+            yolo: env::flag(env::CAO_YOLO),
+            ..Default::default()
+        }
+    }
 }
 
 /// A terminal and its live status, as shown by `list` and `status`.
@@ -634,6 +652,16 @@ impl Engine {
             usage,
             kind: record.kind,
         })
+    }
+
+    /// `caller` closes one of its workers (the `close_terminal` tool): as
+    /// [`Engine::exit_terminal`], but never the caller's own terminal.
+    pub fn close_for(&self, caller: &TerminalRecord, id: &str) -> Result<(), EngineError> {
+        validate_terminal_id(id)?;
+        if caller.id == id {
+            return Err(EngineError::CloseSelf(id.to_string()));
+        }
+        self.exit_terminal(id)
     }
 
     /// Asks a terminal's CLI to quit, waits briefly, then closes its window regardless.

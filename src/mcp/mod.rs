@@ -3,7 +3,6 @@
 //! blocking thread, so calls run concurrently and a long handoff never delays anything else.
 //! Nothing but JSON-RPC is ever written to stdout.
 
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use rmcp::model::{
     ProgressNotificationParam, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
-use rmcp::{Json, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::{Json, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -24,31 +23,6 @@ use crate::engine::{self, CreateRequest, Engine, EngineError, OutputMode};
 use crate::env;
 use crate::providers::Status;
 use crate::store::TerminalRecord;
-
-/// Serves MCP on stdin/stdout until the client disconnects.
-pub fn serve() -> anyhow::Result<ExitCode> {
-    let home = engine::home_dir();
-    crate::logging::init(&home);
-    let engine = Arc::new(Engine::from_env()?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .build()?;
-    let server = CaoServer::new(engine.clone());
-    let caller = server.caller.clone();
-    let served = runtime.block_on(async move {
-        let service = server.serve(rmcp::transport::stdio()).await?;
-        service.waiting().await?;
-        anyhow::Ok(())
-    });
-    // The caller's identity ends with this server (a mailbox goes; an adopted pane stays).
-    if let Some(record) = caller.known() {
-        engine.release_caller(&record);
-    }
-    served?;
-    Ok(ExitCode::SUCCESS)
-}
 
 const INSTRUCTIONS: &str = "cao runs worker agents in tmux terminals for you. Three patterns: \
 handoff — start a worker with an agent profile, give it a task, wait for its final answer and get it back (the worker is closed afterwards); \
@@ -263,6 +237,14 @@ pub struct CaoServer {
 }
 
 impl CaoServer {
+    /// Ends the caller's identity with this server: a mailbox goes, an adopted pane stays.
+    /// Called once the client has disconnected.
+    pub fn release_caller(&self) {
+        if let Some(record) = self.caller.known() {
+            self.engine.release_caller(&record);
+        }
+    }
+
     /// For a caller whose messages cannot be typed in (a mailbox), a line at the end of a
     /// tool result saying how many wait and how to read them.
     async fn note_waiting_messages(&self, result: &mut CallToolResult) {
@@ -513,14 +495,7 @@ impl CaoServer {
         let work = tokio::task::spawn_blocking(move || {
             let caller = who.resolve(&engine)?;
             engine.handoff(
-                CreateRequest {
-                    profile,
-                    join_caller_session: true,
-                    working_dir,
-                    caller: Some(caller),
-                    yolo: env::flag(env::CAO_YOLO),
-                    ..Default::default()
-                },
+                CreateRequest::worker(profile, caller, working_dir),
                 task,
                 timeout,
                 &flag,
@@ -593,14 +568,7 @@ impl CaoServer {
             let caller = who.resolve(&engine)?;
             let caller_id = caller.id.clone();
             let record = engine.assign(
-                CreateRequest {
-                    profile: p.agent_profile,
-                    join_caller_session: true,
-                    working_dir,
-                    caller: Some(caller),
-                    yolo: env::flag(env::CAO_YOLO),
-                    ..Default::default()
-                },
+                CreateRequest::worker(p.agent_profile, caller, working_dir),
                 p.message,
             )?;
             Ok((record, caller_id))
@@ -712,17 +680,7 @@ impl CaoServer {
         let engine = self.engine.clone();
         let id = p.terminal_id.clone();
         let who = self.caller.clone();
-        blocking(move || {
-            engine::validate_terminal_id(&id)?;
-            if who.resolve(&engine)?.id == id {
-                return Err(EngineError::Io {
-                    what: format!("terminal {id} is your own; close workers, not yourself"),
-                    source: std::io::Error::other("refused"),
-                });
-            }
-            engine.exit_terminal(&id)
-        })
-        .await?;
+        blocking(move || engine.close_for(&who.resolve(&engine)?, &id)).await?;
         Ok(Json(CloseResult {
             success: true,
             message: format!("terminal {} closed", p.terminal_id),
