@@ -199,11 +199,7 @@ fn session_record(spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         &serde_json::to_string(&session).expect("a session serializes"),
     )?;
     let hook = |event: &str| {
-        let command = hooks::hook_argv(spec.cao_home, spec.terminal_id, event)
-            .iter()
-            .map(|a| crate::tmux::shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let command = hooks::hook_command(spec.cao_home, spec.terminal_id, event);
         serde_json::json!([{ "hooks": [{ "type": "command", "command": command }] }])
     };
     let settings = serde_json::json!({
@@ -539,11 +535,7 @@ mod tests {
             let command = settings["hooks"][hook][0]["hooks"][0]["command"]
                 .as_str()
                 .unwrap();
-            let want = hooks::hook_argv(&home, "0a1b2c3d", event)
-                .iter()
-                .map(|a| crate::tmux::shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let want = hooks::hook_command(&home, "0a1b2c3d", event);
             assert_eq!(command, want);
             assert!(command.contains("'--home' '"), "{command}");
         }

@@ -265,11 +265,11 @@ fn record_setup(
     let hooks: serde_json::Map<String, serde_json::Value> = HOOK_EVENTS
         .iter()
         .map(|event| {
-            let argv = crate::records::hooks::hook_argv(spec.cao_home, spec.terminal_id, event);
-            let command: Vec<String> = argv.iter().map(|a| crate::tmux::shell_quote(a)).collect();
+            let command =
+                crate::records::hooks::hook_command(spec.cao_home, spec.terminal_id, event);
             (
                 (*event).to_string(),
-                json!([{ "type": "command", "bash": command.join(" "), "timeoutSec": 10 }]),
+                json!([{ "type": "command", "bash": command, "timeoutSec": 10 }]),
             )
         })
         .collect();

@@ -80,7 +80,7 @@ impl Provider for GeminiCli {
                 )
             })
             .collect();
-        let hook = |event| shell_words(&hooks::hook_argv(spec.cao_home, spec.terminal_id, event));
+        let hook = |event| hooks::hook_command(spec.cao_home, spec.terminal_id, event);
         build_overlay(
             &user_gemini_home(),
             &spec.scratch_dir.join(OVERLAY_DIR),
@@ -88,7 +88,7 @@ impl Provider for GeminiCli {
             &(hook(record::STOP_EVENT), hook(record::START_EVENT)),
         )?;
         // A session id of cao's choosing names this terminal's chat record.
-        let session = new_session_id();
+        let session = crate::records::new_session_id();
         screen::write_private(NAME, &spec.scratch_dir.join(SESSION_ID_FILE), &session)?;
         argv.extend(["--session-id".into(), session]);
         Ok(argv)
@@ -343,77 +343,18 @@ fn add_hooks(settings: &mut serde_json::Value, stop: &str, start: &str) {
     }
 }
 
-/// A shell command line running `argv` (Gemini runs command hooks with `bash -c`).
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A random version-4 UUID (Gemini takes `[A-Za-z0-9_-]` session ids that name no existing
-/// session; a fresh one per launch never does).
-fn new_session_id() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 /// Removes `//` and `/* */` comments outside strings (Gemini's settings allow them).
 fn strip_json_comments(text: &str) -> String {
+    use std::io::Read;
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match c {
-                '\\' => {
-                    if let Some(next) = chars.next() {
-                        out.push(next);
-                    }
-                }
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match (c, chars.peek()) {
-            ('"', _) => {
-                in_string = true;
-                out.push(c);
-            }
-            ('/', Some('/')) => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            ('/', Some('*')) => {
-                chars.next();
-                let mut prev = ' ';
-                for c in chars.by_ref() {
-                    if prev == '*' && c == '/' {
-                        break;
-                    }
-                    prev = c;
-                }
-            }
-            _ => out.push(c),
-        }
+    let stripped = json_comments::CommentSettings::c_style()
+        .strip_comments(text.as_bytes())
+        .read_to_string(&mut out);
+    if stripped.is_ok() {
+        out
+    } else {
+        text.to_string()
     }
-    out
 }
 
 /// What an empty input box shows, dimmed, after its prompt (0.61): the usual one, the shell
@@ -555,17 +496,6 @@ fn confirmation(lines: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hook_commands_are_quoted_for_the_shell_and_session_ids_are_fresh_uuids() {
-        let argv = ["/opt/my cao/cao".to_string(), "it's".to_string()];
-        assert_eq!(shell_words(&argv), "'/opt/my cao/cao' 'it'\\''s'");
-        let (a, b) = (new_session_id(), new_session_id());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
-    }
 
     #[test]
     fn comments_are_stripped_outside_strings() {

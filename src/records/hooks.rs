@@ -34,6 +34,15 @@ pub fn hook_argv(cao_home: &Path, terminal_id: &str, event: &str) -> Vec<String>
     ]
 }
 
+/// [`hook_argv`] as one `sh` command line, for CLIs that run hooks through a shell.
+pub fn hook_command(cao_home: &Path, terminal_id: &str, event: &str) -> String {
+    hook_argv(cao_home, terminal_id, event)
+        .iter()
+        .map(|arg| crate::tmux::shell_quote(arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One event as stored: what the hook was called for, when, and the CLI's payload (JSON
 /// when it parsed as JSON, else the text).
 pub fn append(run_dir: &Path, event: &str, payload: &str) -> std::io::Result<()> {
@@ -127,6 +136,23 @@ pub fn path_field(event: &HookEvent, key: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hook_commands_are_quoted_for_the_shell_and_session_ids_are_fresh_uuids() {
+        let command = hook_command(Path::new("/opt/my cao"), "0a1b2c3d", "it's");
+        assert!(
+            command.ends_with(" '_hook' '--home' '/opt/my cao' '--event' 'it'\\''s' '0a1b2c3d'"),
+            "{command}"
+        );
+        let (a, b) = (
+            crate::records::new_session_id(),
+            crate::records::new_session_id(),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+    }
 
     #[test]
     fn events_are_appended_and_read_back_in_order() {
