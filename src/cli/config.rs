@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use cao::config::{Config, ConfigFile, Origin, ProviderSettings, Setting};
-use cao::profiles::{BUILT_IN, Discovery, installed_dir};
+use cao::profiles::{BUILT_IN, Discovery};
 
 /// Arguments of `cao config`.
 #[derive(Debug, clap::Args)]
@@ -30,29 +30,19 @@ struct View<'a> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let home = cao::engine::home_dir();
     let config = Config::load(&home)?;
-    let mut lookup = vec![Setting {
-        value: format!("installed {}", installed_dir(&home).display()),
-        origin: Origin::Env(cao::env::CAO_HOME.into()),
-    }];
-    let agent_dirs = config.agent_dirs();
-    for (provider, dir) in &agent_dirs {
-        lookup.push(Setting {
-            value: format!("{provider} {}", dir.value.display()),
-            origin: dir.origin.clone(),
-        });
-    }
-    for dir in &config.profile_dirs {
-        lookup.push(Setting {
-            value: format!("extra {}", dir.value.display()),
-            origin: dir.origin.clone(),
-        });
-    }
+    let mut lookup: Vec<Setting<String>> = Discovery::new(&config)
+        .lookup()
+        .into_iter()
+        .map(|(label, dir, origin)| Setting {
+            value: format!("{label} {}", dir.display()),
+            origin,
+        })
+        .collect();
     let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
     lookup.push(Setting {
         value: format!("built-in {}", built_in.join(", ")),
         origin: Origin::Default,
     });
-    debug_assert_eq!(Discovery::new(&config).dirs().len() + 1, lookup.len());
 
     if args.json {
         super::print_json(&View {

@@ -9,23 +9,13 @@ use cao::engine::{Engine, OutputMode};
 pub struct Args {
     /// Terminal id (8 hex characters, from `cao list`).
     terminal_id: String,
-    /// `last`: the last answer without UI chrome; `full`: everything on the screen and above.
+    /// What to print
     #[arg(long, value_enum, default_value = "last")]
-    mode: Mode,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Mode {
-    Last,
-    Full,
+    mode: OutputMode,
 }
 
 /// Prints the output.
 pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
-    let mode = match args.mode {
-        Mode::Last => OutputMode::Last,
-        Mode::Full => OutputMode::Full,
-    };
-    println!("{}", engine.output(&args.terminal_id, mode)?);
+    println!("{}", engine.output(&args.terminal_id, args.mode)?);
     Ok(ExitCode::SUCCESS)
 }

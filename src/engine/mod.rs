@@ -188,13 +188,23 @@ pub struct TerminalView {
 }
 
 /// Which part of a terminal's output to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputMode {
-    /// The provider's extraction of the last answer.
+    /// The last answer, exactly as the agent gave it (no UI chrome)
     #[default]
     Last,
-    /// The whole scrollback.
+    /// Everything on the screen and above it (the whole scrollback)
     Full,
 }
 
@@ -1185,24 +1195,14 @@ pub fn mcp_servers_for(
             servers.insert(name.clone(), server);
         }
     }
-    if !servers.contains_key("cao") {
-        let exe = std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "cao".into());
+    if !servers.contains_key(providers::CAO_SERVER) {
         let mut env = BTreeMap::new();
         env.insert(env::CAO_TERMINAL_ID.to_string(), terminal_id.to_string());
         env.insert(env::CAO_HOME.to_string(), engine.home.display().to_string());
         if let Some(socket) = engine.tmux.socket() {
             env.insert(env::CAO_TMUX_SOCKET.to_string(), socket.to_string());
         }
-        servers.insert(
-            "cao".to_string(),
-            McpServer {
-                command: exe,
-                args: vec!["mcp-server".into()],
-                env,
-            },
-        );
+        servers.insert(providers::CAO_SERVER.to_string(), McpServer::cao(env));
     }
     servers
 }

@@ -19,10 +19,9 @@ use serde::Serialize;
 use super::Profile;
 use crate::config::Config;
 use crate::env;
+use crate::providers::McpServer;
 
-/// Name under which cao's own MCP server appears in agent files (the same name the engine
-/// gives it when it starts a CLI).
-pub const CAO_SERVER: &str = "cao";
+use crate::providers::CAO_SERVER;
 /// `allowedTools` for a Kiro agent whose profile sets none: reading files and cao's own
 /// tools run without a prompt; writing, shell and other servers ask first.
 pub const DEFAULT_KIRO_ALLOWED_TOOLS: &[&str] = &["fs_read", "@cao"];
@@ -174,17 +173,9 @@ fn kiro(
 ) -> Result<String, AgentFileError> {
     let mut mcp_servers = profile.mcp_servers.clone();
     if !mcp_servers.contains_key(CAO_SERVER) {
-        let exe = std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "cao".into());
-        mcp_servers.insert(
-            CAO_SERVER.to_string(),
-            serde_json::json!({
-                "command": exe,
-                "args": ["mcp-server"],
-                "env": { env::CAO_HOME: home.display().to_string() },
-            }),
-        );
+        let env = [(env::CAO_HOME.to_string(), home.display().to_string())].into();
+        let server = serde_json::to_value(McpServer::cao(env)).expect("a server serializes");
+        mcp_servers.insert(CAO_SERVER.to_string(), server);
     }
     let mut allowed_tools: Vec<String> = match &profile.allowed_tools {
         Some(list) => list.clone(),

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{BUILT_IN, Profile, ProfileError, ProfileSource, installed_dir, parse, validate_name};
-use crate::config::Config;
+use crate::config::{Config, Origin};
 
 /// Most directory entries looked at in one place (a profile directory holds a handful).
 const MAX_ENTRIES: usize = 4096;
@@ -45,6 +45,8 @@ enum Kind {
 struct Place {
     dir: PathBuf,
     kind: Kind,
+    /// Where the directory's setting comes from (shown by `cao config`).
+    origin: Origin,
 }
 
 impl Place {
@@ -114,17 +116,20 @@ impl Discovery {
         let mut places = vec![Place {
             dir: installed_dir(&config.home),
             kind: Kind::Installed,
+            origin: Origin::Env(crate::env::CAO_HOME.into()),
         }];
         for (provider, dir) in config.agent_dirs() {
             places.push(Place {
                 dir: dir.value,
                 kind: Kind::Provider(provider),
+                origin: dir.origin,
             });
         }
         for dir in &config.profile_dirs {
             places.push(Place {
                 dir: dir.value.clone(),
                 kind: Kind::Extra,
+                origin: dir.origin.clone(),
             });
         }
         Discovery { places }
@@ -132,6 +137,15 @@ impl Discovery {
 
     /// The directories searched, in order, with the label `cao profiles` shows for each.
     pub fn dirs(&self) -> Vec<(String, PathBuf)> {
+        self.lookup()
+            .into_iter()
+            .map(|(label, dir, _)| (label, dir))
+            .collect()
+    }
+
+    /// [`Discovery::dirs`] with where each directory's setting comes from; built-in
+    /// profiles come after all of them.
+    pub fn lookup(&self) -> Vec<(String, PathBuf, Origin)> {
         self.places
             .iter()
             .map(|p| {
@@ -140,7 +154,7 @@ impl Discovery {
                     Kind::Provider(name) => name.clone(),
                     Kind::Extra => "extra".to_string(),
                 };
-                (label, p.dir.clone())
+                (label, p.dir.clone(), p.origin.clone())
             })
             .collect()
     }

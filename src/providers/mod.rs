@@ -112,6 +112,24 @@ pub struct McpServer {
     pub env: BTreeMap<String, String>,
 }
 
+/// The name cao's own MCP server has in every CLI's configuration and agent file.
+pub const CAO_SERVER: &str = "cao";
+
+impl McpServer {
+    /// cao's own MCP server: this same binary's `mcp-server`, with `env` (at least
+    /// `CAO_HOME`, so a worker reaches the store that started it).
+    pub fn cao(env: BTreeMap<String, String>) -> McpServer {
+        let command = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "cao".into());
+        McpServer {
+            command,
+            args: vec!["mcp-server".into()],
+            env,
+        }
+    }
+}
+
 /// The agent a CLI is started as: the part of a profile providers read. The engine builds it
 /// from the resolved profile, so providers never depend on how profiles are found or parsed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
