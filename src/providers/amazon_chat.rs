@@ -120,11 +120,13 @@ pub(crate) fn legacy_last_response(lines: &[&str]) -> Option<String> {
     (!answer.is_empty()).then_some(answer)
 }
 
-/// The command line both CLIs share: `chat --agent cao-<profile>` after writing that agent
-/// into the CLI's agent directory, plus the model and, with `--yolo`, `--trust-all-tools`.
-pub(crate) fn command(
+/// Both CLIs' permission-skipping flag.
+pub(crate) const YOLO_FLAG: &str = "--trust-all-tools";
+
+/// The arguments both CLIs share: `chat --agent cao-<profile>` after writing that agent into
+/// the CLI's agent directory.
+pub(crate) fn args(
     provider: &'static str,
-    executable: &Path,
     spec: &LaunchSpec<'_>,
 ) -> Result<Vec<String>, ProviderError> {
     let dir = spec.agents_dir.as_ref().ok_or(ProviderError::Config {
@@ -134,14 +136,7 @@ pub(crate) fn command(
             .into(),
     })?;
     let agent = write_agent_file(provider, dir, spec)?;
-    let mut argv = vec![
-        executable.display().to_string(),
-        "chat".into(),
-        "--agent".into(),
-        agent,
-    ];
-    screen::push_common_flags(&mut argv, spec, "--trust-all-tools");
-    Ok(argv)
+    Ok(vec!["chat".into(), "--agent".into(), agent])
 }
 
 /// Writes the agent file (`<dir>/cao-<profile>.json`) both CLIs load with `--agent`, and

@@ -9,7 +9,6 @@
 //! permissions) replace the input box with a numbered menu and an `Enter to confirm` or
 //! `Esc to cancel` footer.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::screen::{self, dedent, indented, is_rule};
@@ -32,13 +31,12 @@ impl Provider for ClaudeCode {
         ProviderId::ClaudeCode
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        let mut argv = vec![executable.display().to_string()];
-        screen::push_common_flags(&mut argv, spec, "--dangerously-skip-permissions");
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some("--dangerously-skip-permissions")
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        let mut argv = Vec::new();
         let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             if prompt.len() <= INLINE_PROMPT_MAX {
@@ -489,6 +487,7 @@ fn final_text_blocks(turn: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::providers::AgentSpec;
+    use std::path::Path;
 
     #[test]
     fn each_launch_gets_its_own_session_and_turn_end_hooks() {

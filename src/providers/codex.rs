@@ -17,7 +17,6 @@
 //! Codex gives an MCP server only a whitelist of its own environment; cao's server gets the
 //! rest through `env_vars`, so the workers it starts inherit what the supervisor had.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::screen::{self, dedent, indented, toml_string};
@@ -71,19 +70,13 @@ impl Provider for Codex {
         ProviderId::Codex
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        let mut argv = vec![executable.display().to_string()];
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some("--dangerously-bypass-approvals-and-sandbox")
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         // A worker must not start (or leave behind) the shared background daemon.
-        argv.push("--no-daemon".into());
-        screen::push_common_flags(
-            &mut argv,
-            spec,
-            "--dangerously-bypass-approvals-and-sandbox",
-        );
+        let mut argv = vec!["--no-daemon".to_string()];
         // The session record: Codex runs `notify` at the end of every finished turn with a
         // payload naming the thread, whose rollout the reader then opens.
         let codex_home = record::default_codex_home(None);

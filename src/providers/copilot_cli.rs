@@ -38,13 +38,12 @@ impl Provider for CopilotCli {
         ProviderId::CopilotCli
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        let mut argv = vec![executable.display().to_string()];
-        screen::push_common_flags(&mut argv, spec, "--yolo");
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some("--yolo")
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        let mut argv = Vec::new();
         let servers: serde_json::Map<String, serde_json::Value> = spec
             .mcp_servers
             .iter()

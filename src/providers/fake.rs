@@ -7,7 +7,7 @@
 //! `CAO_FAKE_DIALOGS=1` it starts with two dialogs, each a title, numbered options and
 //! `Press 1 or 2`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
@@ -61,14 +61,17 @@ impl Provider for Fake {
         })
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
+    fn yolo_flag(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn model_flag(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         let mcp = serde_json::json!({ "mcpServers": spec.mcp_servers });
         Ok(vec![
-            executable.display().to_string(),
             "--profile".into(),
             spec.agent.name.clone(),
             "--mcp-config".into(),

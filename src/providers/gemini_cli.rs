@@ -51,13 +51,12 @@ impl Provider for GeminiCli {
         ProviderId::GeminiCli
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        let mut argv = vec![executable.display().to_string()];
-        screen::push_common_flags(&mut argv, spec, "--yolo");
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some("--yolo")
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        let mut argv = Vec::new();
         let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             let memory = spec.scratch_dir.join("context");

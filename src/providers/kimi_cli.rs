@@ -14,8 +14,6 @@
 //! Kimi exits silently under `TERM=tmux-256color`, so the terminal gets `xterm-256color`;
 //! it also allows one instance per directory.
 
-use std::path::Path;
-
 use super::screen::{self, dedent};
 use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status};
 
@@ -32,13 +30,12 @@ impl Provider for KimiCli {
         ProviderId::KimiCli
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        let mut argv = vec![executable.display().to_string()];
-        screen::push_common_flags(&mut argv, spec, "--yolo");
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some("--yolo")
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        let mut argv = Vec::new();
         let prompt = spec.agent.system_prompt.trim();
         if !prompt.is_empty() {
             screen::write_scratch(NAME, spec.scratch_dir, "system.md", prompt)?;

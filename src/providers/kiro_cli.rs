@@ -12,7 +12,6 @@
 //! The profile becomes a Kiro agent file `~/.kiro/agents/cao-<profile>.json` (system
 //! prompt, model, MCP servers with cao's own), started with `--agent`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::amazon_chat;
@@ -31,12 +30,12 @@ impl Provider for KiroCli {
         ProviderId::KiroCli
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        amazon_chat::command(NAME, executable, spec)
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some(amazon_chat::YOLO_FLAG)
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        amazon_chat::args(NAME, spec)
     }
 
     fn status(&self, screen: &str) -> Status {

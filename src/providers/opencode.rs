@@ -18,8 +18,6 @@
 //! reader knows which session of the shared database is this terminal's (see
 //! [`crate::records::opencode`]).
 
-use std::path::Path;
-
 use serde_json::json;
 
 use super::screen::{self, dedent};
@@ -43,13 +41,12 @@ impl Provider for OpenCode {
         ProviderId::OpenCode
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        let mut argv = vec![executable.display().to_string()];
-        screen::push_common_flags(&mut argv, spec, "--auto");
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some("--auto")
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        let argv = Vec::new();
         let mcp: serde_json::Map<String, serde_json::Value> = spec
             .mcp_servers
             .iter()

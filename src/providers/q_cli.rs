@@ -5,8 +5,6 @@
 //! `> ` answers, `[y/n/t]:` permission questions). The profile becomes a Q agent file
 //! `~/.aws/amazonq/cli-agents/cao-<profile>.json`, started with `--agent`.
 
-use std::path::Path;
-
 use super::amazon_chat;
 use super::screen;
 use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status};
@@ -22,12 +20,12 @@ impl Provider for QCli {
         ProviderId::QCli
     }
 
-    fn command(
-        &self,
-        executable: &Path,
-        spec: &LaunchSpec<'_>,
-    ) -> Result<Vec<String>, ProviderError> {
-        amazon_chat::command(NAME, executable, spec)
+    fn yolo_flag(&self) -> Option<&'static str> {
+        Some(amazon_chat::YOLO_FLAG)
+    }
+
+    fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
+        amazon_chat::args(NAME, spec)
     }
 
     fn status(&self, screen: &str) -> Status {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{LaunchSpec, ProviderError, find_on_path, is_executable};
+use super::{ProviderError, find_on_path, is_executable};
 use crate::env;
 
 /// The screen's lines with trailing whitespace (including the no-break spaces some CLIs
@@ -86,17 +86,6 @@ pub(crate) fn resolve_executable(
             program,
             hint: format!("; {install_hint}, or set {override_var} to its absolute path"),
         })
-}
-
-/// The flags every CLI takes in some spelling: its permission-skipping flag when the user
-/// asked for `--yolo`, and `--model` when the profile (or the config file) names a model.
-pub(crate) fn push_common_flags(argv: &mut Vec<String>, spec: &LaunchSpec<'_>, yolo_flag: &str) {
-    if spec.yolo {
-        argv.push(yolo_flag.to_string());
-    }
-    if let Some(model) = spec.agent.model.as_deref().filter(|m| !m.is_empty()) {
-        argv.extend(["--model".to_string(), model.to_string()]);
-    }
 }
 
 /// Writes a private (0600) file into the terminal's scratch directory.
