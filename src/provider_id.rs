@@ -155,6 +155,27 @@ impl ProviderId {
         }
     }
 
+    /// The flag that makes the CLI skip its permission prompts, given when the user asked
+    /// for it (`--yolo`); `None` for a CLI without one.
+    pub fn yolo_flag(self) -> Option<&'static str> {
+        match self {
+            ProviderId::ClaudeCode => Some("--dangerously-skip-permissions"),
+            ProviderId::Codex => Some("--dangerously-bypass-approvals-and-sandbox"),
+            ProviderId::GeminiCli | ProviderId::KimiCli | ProviderId::CopilotCli => Some("--yolo"),
+            ProviderId::OpenCode => Some("--auto"),
+            ProviderId::KiroCli | ProviderId::QCli => Some("--trust-all-tools"),
+            ProviderId::Fake => None,
+        }
+    }
+
+    /// The flag that picks the model, given when the profile names one.
+    pub fn model_flag(self) -> Option<&'static str> {
+        match self {
+            ProviderId::Fake => None,
+            _ => Some("--model"),
+        }
+    }
+
     /// Where the CLI keeps its agent definitions by default, relative to the user's home;
     /// `None` for a CLI without agent files.
     pub fn default_agents_dir(self) -> Option<&'static str> {

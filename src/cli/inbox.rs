@@ -4,18 +4,10 @@ use std::process::ExitCode;
 
 use cao::engine::Engine;
 
-/// Arguments of `cao inbox`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Terminal id (8 hex characters, from `cao list`).
-    terminal_id: String,
-    /// Print JSON for scripts.
-    #[arg(long)]
-    json: bool,
-}
+use super::TerminalArgs;
 
 /// Prints the inbox, oldest first.
-pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(engine: &Engine, args: TerminalArgs) -> anyhow::Result<ExitCode> {
     let messages = engine.inbox(&args.terminal_id)?;
     if args.json {
         super::print_json(&messages)?;

@@ -38,13 +38,13 @@ enum Command {
     #[command(alias = "ls")]
     List(list::Args),
     /// Show one terminal's live status.
-    Status(status::Args),
+    Status(TerminalArgs),
     /// Send a message to a terminal (typed when it is idle).
     Send(send::Args),
     /// Print a terminal's last answer or full output.
     Output(output::Args),
     /// Show the messages sent to a terminal and whether each was delivered.
-    Inbox(inbox::Args),
+    Inbox(TerminalArgs),
     /// Exit agents and kill cao's tmux sessions.
     Shutdown(shutdown::Args),
     /// List the agent profiles cao can find.
@@ -62,6 +62,16 @@ enum Command {
     /// Record a CLI's hook or notify event (run by the agent CLI at the end of a turn).
     #[command(name = "_hook", hide = true)]
     Hook(internal::HookArgs),
+}
+
+/// The arguments of a command about one terminal (`cao status`, `cao inbox`).
+#[derive(Debug, clap::Args)]
+pub struct TerminalArgs {
+    /// Terminal id (8 hex characters, from `cao list`).
+    terminal_id: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs a parsed command line and maps errors to a message on stderr and exit code 1.

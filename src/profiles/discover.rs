@@ -302,34 +302,18 @@ mod tests {
     fn lookup_order_is_installed_provider_extra_built_in() {
         let s = setup();
         let d = s.dir.path();
-        write(
-            &d.join("cao/profiles/developer.md"),
-            "developer",
-            "installed",
-        );
-        write(
-            &d.join("user/.claude/agents/developer.md"),
-            "developer",
-            "claude",
-        );
-        write(
-            &d.join("user/.claude/agents/reviewer.md"),
-            "reviewer",
-            "claude",
-        );
-        write(&d.join("user/.kiro/agents/reviewer.md"), "reviewer", "kiro");
-        write(&d.join("extra/reviewer.md"), "reviewer", "extra");
-        write(
-            &d.join("extra/code_supervisor.md"),
-            "code_supervisor",
-            "extra",
-        );
-        write(
-            &d.join("user/.copilot/agents/cop.agent.md"),
-            "cop",
-            "copilot",
-        );
-        write(&d.join("extra/nested/agent.md"), "nested", "nested");
+        for (path, name, description) in [
+            ("cao/profiles/developer.md", "developer", "installed"),
+            ("user/.claude/agents/developer.md", "developer", "claude"),
+            ("user/.claude/agents/reviewer.md", "reviewer", "claude"),
+            ("user/.kiro/agents/reviewer.md", "reviewer", "kiro"),
+            ("extra/reviewer.md", "reviewer", "extra"),
+            ("extra/code_supervisor.md", "code_supervisor", "extra"),
+            ("user/.copilot/agents/cop.agent.md", "cop", "copilot"),
+            ("extra/nested/agent.md", "nested", "nested"),
+        ] {
+            write(&d.join(path), name, description);
+        }
         let disc = Discovery::new(&s.config);
         let desc = |n: &str| disc.find(n).unwrap().profile.description;
         assert_eq!(desc("developer"), "installed");

@@ -120,9 +120,6 @@ pub(crate) fn legacy_last_response(lines: &[&str]) -> Option<String> {
     (!answer.is_empty()).then_some(answer)
 }
 
-/// Both CLIs' permission-skipping flag.
-pub(crate) const YOLO_FLAG: &str = "--trust-all-tools";
-
 /// The arguments both CLIs share: `chat --agent cao-<profile>` after writing that agent into
 /// the CLI's agent directory.
 pub(crate) fn args(

@@ -31,10 +31,6 @@ impl Provider for ClaudeCode {
         ProviderId::ClaudeCode
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some("--dangerously-skip-permissions")
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         let mut argv = Vec::new();
         let prompt = spec.agent.system_prompt.trim();

@@ -70,10 +70,6 @@ impl Provider for Codex {
         ProviderId::Codex
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some("--dangerously-bypass-approvals-and-sandbox")
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         // A worker must not start (or leave behind) the shared background daemon.
         let mut argv = vec!["--no-daemon".to_string()];

@@ -38,10 +38,6 @@ impl Provider for CopilotCli {
         ProviderId::CopilotCli
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some("--yolo")
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         let mut argv = Vec::new();
         let servers: serde_json::Map<String, serde_json::Value> = spec

@@ -61,14 +61,6 @@ impl Provider for Fake {
         })
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        None
-    }
-
-    fn model_flag(&self) -> Option<&'static str> {
-        None
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         let mcp = serde_json::json!({ "mcpServers": spec.mcp_servers });
         Ok(vec![

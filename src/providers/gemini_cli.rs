@@ -51,10 +51,6 @@ impl Provider for GeminiCli {
         ProviderId::GeminiCli
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some("--yolo")
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         let mut argv = Vec::new();
         let prompt = spec.agent.system_prompt.trim();

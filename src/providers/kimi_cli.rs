@@ -30,10 +30,6 @@ impl Provider for KimiCli {
         ProviderId::KimiCli
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some("--yolo")
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         let mut argv = Vec::new();
         let prompt = spec.agent.system_prompt.trim();

@@ -30,10 +30,6 @@ impl Provider for KiroCli {
         ProviderId::KiroCli
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some(amazon_chat::YOLO_FLAG)
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         amazon_chat::args(NAME, spec)
     }

@@ -220,17 +220,9 @@ pub trait Provider: Send + Sync {
         )
     }
 
-    /// The flag that makes the CLI skip its permission prompts, given when the user asked
-    /// for it (`--yolo`); `None` for a CLI without one.
-    fn yolo_flag(&self) -> Option<&'static str>;
-
-    /// The flag that picks the model, given when the profile names one.
-    fn model_flag(&self) -> Option<&'static str> {
-        Some("--model")
-    }
-
     /// The CLI's own arguments for this launch (its system prompt, MCP servers, session
-    /// record), after which come the permission and model flags.
+    /// record), after which come the permission and model flags ([`ProviderId::yolo_flag`],
+    /// [`ProviderId::model_flag`]).
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError>;
 
     /// The CLI's argv (first element: `executable`).
@@ -242,12 +234,12 @@ pub trait Provider: Send + Sync {
         let mut argv = vec![executable.display().to_string()];
         argv.extend(self.args(spec)?);
         if spec.yolo
-            && let Some(flag) = self.yolo_flag()
+            && let Some(flag) = self.id().yolo_flag()
         {
             argv.push(flag.to_string());
         }
         let model = spec.agent.model.as_deref().filter(|m| !m.is_empty());
-        if let (Some(flag), Some(model)) = (self.model_flag(), model) {
+        if let (Some(flag), Some(model)) = (self.id().model_flag(), model) {
             argv.extend([flag.to_string(), model.to_string()]);
         }
         Ok(argv)

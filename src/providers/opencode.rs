@@ -41,10 +41,6 @@ impl Provider for OpenCode {
         ProviderId::OpenCode
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some("--auto")
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         let argv = Vec::new();
         let mcp: serde_json::Map<String, serde_json::Value> = spec

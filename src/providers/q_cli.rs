@@ -20,10 +20,6 @@ impl Provider for QCli {
         ProviderId::QCli
     }
 
-    fn yolo_flag(&self) -> Option<&'static str> {
-        Some(amazon_chat::YOLO_FLAG)
-    }
-
     fn args(&self, spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
         amazon_chat::args(NAME, spec)
     }

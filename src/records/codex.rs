@@ -416,7 +416,9 @@ pub fn parse_rollout(text: &str, path: &Path, thread: &str) -> Result<Transcript
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::test_support::{first_lines as lines, line_of, usage};
+    use crate::records::test_support::{
+        AFTER_TOOL, assert_answered, assert_failed_third_turn, first_lines as lines, line_of, usage,
+    };
 
     const THREAD: &str = "01a230b6-fd0a-7d13-9cbd-e4bfc73fb06c";
     const ROLLOUT: &str = include_str!("../../tests/fixtures/records/codex/rollout.jsonl");
@@ -453,26 +455,16 @@ mod tests {
             + 1;
         let t = parse_rollout(&lines(ROLLOUT, second_end), path(), THREAD).unwrap();
         assert_eq!(t.turns, 2);
-        assert!(t.turn_ended);
-        assert_eq!(
-            t.answer.as_deref(),
-            Some("After the tool: **done**\n\n- one\n- two")
-        );
         // Two model requests in the turn: the turn's usage is both.
-        assert_eq!(t.last_usage, usage(20, 10, 0));
-        assert_eq!(t.total_usage, usage(30, 15, 0));
+        assert_answered(&t, AFTER_TOOL);
     }
 
     #[test]
     fn a_failed_turn_has_ended_without_an_answer() {
         let end = line_of(ROLLOUT, "scripted failure 400");
         let t = parse_rollout(&lines(ROLLOUT, end), path(), THREAD).unwrap();
-        assert_eq!(t.turns, 3);
-        assert!(t.turn_ended);
-        assert_eq!(t.answer, None);
         // No tokens were counted in the failed turn.
-        assert_eq!(t.last_usage, Usage::default());
-        assert_eq!(t.total_usage, usage(30, 15, 0));
+        assert_failed_third_turn(&t);
     }
 
     #[test]

@@ -267,7 +267,7 @@ fn is_uuid(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::test_support::usage;
+    use crate::records::test_support::{AFTER_TOOL, assert_answered, usage};
 
     /// A session the real CLI (1.0.102) wrote, with cao's hooks installed: a markdown
     /// answer, a tool call then text, a 400 failure, a 500 failure after five retries, a
@@ -340,13 +340,7 @@ mod tests {
         assert!(!t.turn_ended);
         // The round after the tool, with its text.
         let t = parsed(&through("assistant.turn_end", 3));
-        assert!(t.turn_ended);
-        assert_eq!(
-            t.answer.as_deref(),
-            Some("After the tool: **done**\n\n- one\n- two")
-        );
-        assert_eq!(t.last_usage, usage(20, 10, 0));
-        assert_eq!(t.total_usage, usage(30, 15, 0));
+        assert_answered(&t, AFTER_TOOL);
     }
 
     #[test]

@@ -228,7 +228,29 @@ pub fn count(value: &serde_json::Value, key: &str) -> Option<u64> {
 /// What the readers' tests share.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use super::Usage;
+    use super::{Transcript, Usage};
+
+    /// The answer the scripted model gives after a tool call, in the fixtures whose second
+    /// turn calls one.
+    pub(crate) const AFTER_TOOL: &str = "After the tool: **done**\n\n- one\n- two";
+
+    /// `t` shows the ended turn that answered `answer` with the scripted usage: 20 in and 10
+    /// out for the turn (two model requests), 30 and 15 in all.
+    pub(crate) fn assert_answered(t: &Transcript, answer: &str) {
+        assert!(t.turn_ended, "{t:?}");
+        assert_eq!(t.answer.as_deref(), Some(answer));
+        assert_eq!(t.last_usage, usage(20, 10, 0));
+        assert_eq!(t.total_usage, usage(30, 15, 0));
+    }
+
+    /// `t` shows the scripted third turn, which failed: ended, no answer, no tokens counted
+    /// in it, the first two turns' in all.
+    pub(crate) fn assert_failed_third_turn(t: &Transcript) {
+        assert_eq!((t.turns, t.turn_ended), (3, true), "{t:?}");
+        assert_eq!(t.answer, None);
+        assert_eq!(t.last_usage, Usage::default());
+        assert_eq!(t.total_usage, usage(30, 15, 0));
+    }
 
     /// Usage with all three counts known.
     pub(crate) fn usage(input: u64, output: u64, cached: u64) -> Usage {

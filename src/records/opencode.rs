@@ -442,7 +442,7 @@ fn usage(tokens: Option<&Value>, finished_step: bool) -> Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::test_support::usage;
+    use crate::records::test_support::{assert_answered, assert_failed_third_turn, usage};
 
     const FIXTURES: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -540,14 +540,8 @@ mod tests {
         // The record alone says the turn ended: its last step finished with "stop".
         let t = parse(&rows, None).unwrap();
         assert_eq!(t.turns, 2);
-        assert!(t.turn_ended);
-        assert_eq!(
-            t.answer.as_deref(),
-            Some("After the tool: **done**.\n\nSecond para.")
-        );
         // Two steps (the tool call, then the answer), each 10 in and 5 out.
-        assert_eq!(t.last_usage, usage(20, 10, 0));
-        assert_eq!(t.total_usage, usage(30, 15, 0));
+        assert_answered(&t, "After the tool: **done**.\n\nSecond para.");
         assert_eq!(run.read().unwrap(), t);
     }
 
@@ -555,11 +549,7 @@ mod tests {
     fn a_failed_turn_ended_without_an_answer() {
         let run = Run::new("session.sql", Some(PROMPTS[3]), 5);
         let t = run.read().unwrap();
-        assert_eq!(t.turns, 3);
-        assert!(t.turn_ended);
-        assert_eq!(t.answer, None);
-        assert_eq!(t.last_usage, Usage::default());
-        assert_eq!(t.total_usage, usage(30, 15, 0));
+        assert_failed_third_turn(&t);
     }
 
     #[test]

@@ -362,48 +362,45 @@ impl Store {
     /// Atomically moves every pending message of `receiver` to `delivering`, oldest first, and
     /// returns them. Whoever gets a message here is the only one who may type it.
     pub fn claim_pending(&mut self, receiver: &str) -> Result<Vec<Message>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let messages = pending_in(&tx, receiver)?;
-        let now = now_ms();
-        for m in &messages {
-            tx.execute(
-                "UPDATE inbox SET status = 'delivering', claimed_by = ?2, updated_at = ?3, typing_started = 0 WHERE id = ?1",
-                params![m.id, std::process::id(), now],
-            )?;
-        }
-        tx.commit()?;
-        Ok(messages
-            .into_iter()
-            .map(|m| Message {
-                status: MessageStatus::Delivering,
-                updated_at: now,
-                ..m
-            })
-            .collect())
+        self.move_pending(receiver, MessageStatus::Delivering)
     }
 
     /// Hands out every pending message of `receiver` (a caller collecting its mail rather
     /// than having it typed): marked delivered in the same transaction, so each message is
     /// handed out exactly once, oldest first, whoever else collects at the same time.
     pub fn take_pending(&mut self, receiver: &str) -> Result<Vec<Message>, StoreError> {
+        self.move_pending(receiver, MessageStatus::Delivered)
+    }
+
+    /// Moves every pending message of `receiver` to `to` (delivering: claimed by this
+    /// process; delivered: handed out) in one immediate transaction, and returns them.
+    fn move_pending(
+        &mut self,
+        receiver: &str,
+        to: MessageStatus,
+    ) -> Result<Vec<Message>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let messages = pending_in(&tx, receiver)?;
         let now = now_ms();
         for m in &messages {
-            tx.execute(
-                "UPDATE inbox SET status = 'delivered', updated_at = ?2 WHERE id = ?1",
-                params![m.id, now],
-            )?;
+            match to {
+                MessageStatus::Delivering => tx.execute(
+                    "UPDATE inbox SET status = 'delivering', claimed_by = ?2, updated_at = ?3, typing_started = 0 WHERE id = ?1",
+                    params![m.id, std::process::id(), now],
+                )?,
+                _ => tx.execute(
+                    "UPDATE inbox SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![m.id, to.as_str(), now],
+                )?,
+            };
         }
         tx.commit()?;
         Ok(messages
             .into_iter()
             .map(|m| Message {
-                status: MessageStatus::Delivered,
+                status: to,
                 updated_at: now,
                 ..m
             })
@@ -545,17 +542,25 @@ mod tests {
         (dir, s)
     }
 
+    /// Two connections to one store (as two cao processes have), with two messages for
+    /// `receiver` queued through the first.
+    fn two_with_queued(receiver: &str, bodies: [&str; 2]) -> (tempfile::TempDir, Store, Store) {
+        let (dir, a) = store();
+        let b = Store::open(dir.path()).unwrap();
+        a.enqueue("s1", receiver, bodies[0]).unwrap();
+        a.enqueue("s2", receiver, bodies[1]).unwrap();
+        (dir, a, b)
+    }
+
+    fn bodies(messages: &[Message]) -> Vec<&str> {
+        messages.iter().map(|m| m.body.as_str()).collect()
+    }
+
     #[test]
     fn claim_is_exclusive_and_ordered() {
-        let (dir, mut a) = store();
-        let mut b = Store::open(dir.path()).unwrap();
-        a.enqueue("s1", "r", "one").unwrap();
-        a.enqueue("s2", "r", "two").unwrap();
+        let (_dir, mut a, mut b) = two_with_queued("r", ["one", "two"]);
         let got = a.claim_pending("r").unwrap();
-        assert_eq!(
-            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
-            ["one", "two"]
-        );
+        assert_eq!(bodies(&got), ["one", "two"]);
         assert!(b.claim_pending("r").unwrap().is_empty());
         a.finish_delivery(&[got[0].id, got[1].id], None).unwrap();
         assert!(
@@ -658,15 +663,9 @@ mod tests {
 
     #[test]
     fn taken_messages_are_handed_out_once_in_order() {
-        let (dir, mut a) = store();
-        let mut b = Store::open(dir.path()).unwrap();
-        a.enqueue("w1", "mbox", "first").unwrap();
-        a.enqueue("w2", "mbox", "second").unwrap();
+        let (_dir, mut a, mut b) = two_with_queued("mbox", ["first", "second"]);
         let got = a.take_pending("mbox").unwrap();
-        assert_eq!(
-            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
-            ["first", "second"]
-        );
+        assert_eq!(bodies(&got), ["first", "second"]);
         assert!(b.take_pending("mbox").unwrap().is_empty());
         assert_eq!(b.pending_count("mbox").unwrap(), 0);
     }
