@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::screen::{self, dedent, indented, is_rule};
+use super::screen::{self, Blocks, Piece, is_rule};
 use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::records::claude_code as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
@@ -441,37 +441,30 @@ fn looks_like_tool_call(first: &str) -> bool {
         && head.split_whitespace().count() <= 4
 }
 
+/// Claude Code's answer blocks: `● ` bullets, two-space continuation lines; a tool call's
+/// block (or a collapsed `Called ...` line) resets the answer.
+const BLOCKS: Blocks = Blocks {
+    bullet: bullet_text,
+    indent: 2,
+    ends_block: screen::never,
+    block: |_, body| {
+        let tool = looks_like_tool_call(&body[0])
+            || body.get(1).is_some_and(|l| l.trim_start().starts_with('⎿'));
+        if tool { Piece::Reset } else { Piece::Answer }
+    },
+    line: |line| {
+        if tool_marker(line) {
+            Piece::Reset
+        } else {
+            Piece::Skip
+        }
+    },
+};
+
 /// The answer blocks of one turn after its last tool call, joined by blank lines.
 fn final_text_blocks(turn: &[&str]) -> String {
-    let mut blocks: Vec<Vec<String>> = Vec::new();
-    let mut i = 0;
-    while i < turn.len() {
-        let line = turn[i];
-        if tool_marker(line) {
-            blocks.clear();
-            i += 1;
-            continue;
-        }
-        let Some(first) = bullet_text(line) else {
-            i += 1;
-            continue;
-        };
-        let mut body = vec![first.to_string()];
-        let mut j = i + 1;
-        while j < turn.len() && (turn[j].is_empty() || indented(turn[j], 2)) {
-            body.push(dedent(turn[j], 2).to_string());
-            j += 1;
-        }
-        let tool = looks_like_tool_call(first)
-            || body.get(1).is_some_and(|l| l.trim_start().starts_with('⎿'));
-        if tool {
-            blocks.clear();
-        } else {
-            blocks.push(body);
-        }
-        i = j;
-    }
-    blocks
+    BLOCKS
+        .final_answer(turn)
         .iter()
         .map(|b| screen::join_trimmed(b))
         .filter(|b| !b.is_empty())

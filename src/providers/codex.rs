@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use super::screen::{self, dedent, indented, toml_string};
+use super::screen::{self, Blocks, Piece, toml_string};
 use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::env;
 use crate::records::codex as record;
@@ -225,31 +225,7 @@ impl Provider for Codex {
             .iter()
             .rposition(|l| l.starts_with('›'))
             .map_or(0, |i| i + 1);
-        let mut blocks: Vec<Vec<String>> = Vec::new();
-        let mut i = start;
-        while i < turn.len() {
-            let Some(first) = turn[i].strip_prefix("• ") else {
-                i += 1;
-                continue;
-            };
-            let mut body = vec![first.to_string()];
-            let mut j = i + 1;
-            while j < turn.len()
-                && (turn[j].is_empty() || indented(turn[j], 2))
-                && !worked_for(turn[j])
-            {
-                body.push(dedent(turn[j], 2).to_string());
-                j += 1;
-            }
-            if busy_line(turn[i]) {
-                // The animated `• Working (...)` status line.
-            } else if is_tool_bullet(first, body.get(1).map(String::as_str)) {
-                blocks.clear();
-            } else {
-                blocks.push(body);
-            }
-            i = j;
-        }
+        let blocks = BLOCKS.final_answer(&turn[start..]);
         screen::join_answer(&blocks, NAME)
     }
 
@@ -408,6 +384,25 @@ fn composer(lines: &[&str]) -> Option<usize> {
 
 /// `Working (3s • esc to interrupt)` at column 0, with or without a leading bullet or
 /// spinner (an indented copy is answer text).
+/// Codex's answer blocks: `• ` bullets, two-space continuation lines up to a `Worked for`
+/// footer; a tool call's bullet resets the answer, the animated `• Working (...)` line is
+/// not part of it.
+const BLOCKS: Blocks = Blocks {
+    bullet: |line| line.strip_prefix("• "),
+    indent: 2,
+    ends_block: worked_for,
+    block: |line, body| {
+        if busy_line(line) {
+            Piece::Skip
+        } else if is_tool_bullet(&body[0], body.get(1).map(String::as_str)) {
+            Piece::Reset
+        } else {
+            Piece::Answer
+        }
+    },
+    line: screen::skip_line,
+};
+
 fn busy_line(line: &str) -> bool {
     !line.starts_with(' ') && line.contains("esc to interrupt)") && line.contains('(')
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::screen::{self, dedent, indented, is_rule};
+use super::screen::{self, Blocks, Piece, is_rule};
 use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::records::{RecordError, RecordFiles, Transcript, copilot_cli};
 
@@ -151,32 +151,7 @@ impl Provider for CopilotCli {
             return Err(ProviderError::NoAnswer { provider: NAME });
         }
         let start = turn.iter().rposition(|l| user_line(l)).map_or(0, |i| i + 1);
-        let mut blocks: Vec<Vec<String>> = Vec::new();
-        let mut i = start;
-        while i < turn.len() {
-            let Some(first) = turn[i].strip_prefix(" ● ") else {
-                i += 1;
-                continue;
-            };
-            let mut body = vec![first.to_string()];
-            let mut j = i + 1;
-            while j < turn.len() && (turn[j].is_empty() || indented(turn[j], 3)) {
-                body.push(dedent(turn[j], 3).to_string());
-                j += 1;
-            }
-            if body.get(1).is_some_and(|l| l.trim_start().starts_with('└')) {
-                // A tool call with its detail line.
-                blocks.clear();
-            } else if first.contains(" (MCP: ") && !first.starts_with(' ') {
-                // A one-line MCP tool call: ` ● list_profiles (MCP: cao) {"profiles": ...`.
-                blocks.clear();
-            } else if notice(first) {
-                // Not an answer.
-            } else {
-                blocks.push(body);
-            }
-            i = j;
-        }
+        let blocks = BLOCKS.final_answer(&turn[start..]);
         screen::join_answer(&blocks, NAME)
     }
 
@@ -209,6 +184,29 @@ impl Provider for CopilotCli {
 
 /// Bullets that are notices, not answers: a retry, MCP servers (re)connecting, a cancelled
 /// turn.
+/// Copilot's answer blocks: ` ● ` bullets, three-space continuation lines; a tool call
+/// (with a `└` detail line, or a one-line MCP call) resets the answer.
+const BLOCKS: Blocks = Blocks {
+    bullet: |line| line.strip_prefix(" ● "),
+    indent: 3,
+    ends_block: screen::never,
+    block: |_, body| {
+        let first = body[0].as_str();
+        if body.get(1).is_some_and(|l| l.trim_start().starts_with('└')) {
+            // A tool call with its detail line.
+            Piece::Reset
+        } else if first.contains(" (MCP: ") && !first.starts_with(' ') {
+            // A one-line MCP tool call: ` ● list_profiles (MCP: cao) {"profiles": ...`.
+            Piece::Reset
+        } else if notice(first) {
+            Piece::Skip
+        } else {
+            Piece::Answer
+        }
+    },
+    line: screen::skip_line,
+};
+
 fn notice(text: &str) -> bool {
     text.trim_end().ends_with("Retrying...")
         || text.starts_with("MCP Servers reloaded")

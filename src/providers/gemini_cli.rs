@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::screen::{self, dedent, indented, is_rule};
+use super::screen::{self, Blocks, Piece, indented, is_rule};
 use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
 use crate::env;
 use crate::records::gemini_cli::{self as record, OVERLAY_DIR, SESSION_ID_FILE};
@@ -165,33 +165,7 @@ impl Provider for GeminiCli {
             .iter()
             .rposition(|l| is_bar(l, '▀') || is_user_row(l))
             .map_or(0, |i| i + 1);
-        let mut blocks: Vec<Vec<String>> = Vec::new();
-        let mut i = start;
-        while i < turn.len() {
-            let line = turn[i];
-            let t = line.trim_start();
-            // A tool call, an error or an interrupt: what came before is not the answer.
-            if line.starts_with('╭')
-                || t.starts_with('✕')
-                || (t.starts_with('ℹ') && t.contains("cancelled"))
-            {
-                blocks.clear();
-                i += 1;
-                continue;
-            }
-            let Some(first) = line.strip_prefix("✦ ") else {
-                i += 1;
-                continue;
-            };
-            let mut body = vec![first.to_string()];
-            let mut j = i + 1;
-            while j < turn.len() && (turn[j].is_empty() || indented(turn[j], 2)) {
-                body.push(dedent(turn[j], 2).to_string());
-                j += 1;
-            }
-            blocks.push(body);
-            i = j;
-        }
+        let blocks = BLOCKS.final_answer(&turn[start..]);
         screen::join_answer(&blocks, NAME)
     }
 
@@ -449,6 +423,26 @@ fn is_user_row(line: &str) -> bool {
 }
 
 /// ` ⠇ Thinking... (esc to cancel, 3s)`, one space in (an indented copy is answer text).
+/// Gemini's answer blocks: `✦ ` bullets, two-space continuation lines; a tool call's box
+/// (`╭`), an error (`✕`) or a cancel notice resets the answer.
+const BLOCKS: Blocks = Blocks {
+    bullet: |line| line.strip_prefix("✦ "),
+    indent: 2,
+    ends_block: screen::never,
+    block: |_, _| Piece::Answer,
+    line: |line| {
+        let t = line.trim_start();
+        if line.starts_with('╭')
+            || t.starts_with('✕')
+            || (t.starts_with('ℹ') && t.contains("cancelled"))
+        {
+            Piece::Reset
+        } else {
+            Piece::Skip
+        }
+    },
+};
+
 fn busy_line(line: &str) -> bool {
     line.starts_with(' ') && !line.starts_with("  ") && line.contains("(esc to cancel")
 }

@@ -148,6 +148,80 @@ pub(crate) fn toml_string(value: &str) -> String {
     out
 }
 
+/// What one piece of a turn on the screen is, as a provider reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Text of the answer.
+    Answer,
+    /// A tool call, an error or an interrupt: what came before it is not the final answer.
+    Reset,
+    /// Neither (a status line, a notice).
+    Skip,
+}
+
+/// How a CLI draws the answer blocks of a turn: a block starts at a line `bullet` takes (it
+/// returns the text after the bullet) and goes on over blank lines and lines indented by
+/// `indent`; the provider's predicates say what each block and each other line is.
+pub(crate) struct Blocks {
+    /// The text after a block's bullet, when `line` starts a block.
+    pub bullet: fn(line: &str) -> Option<&str>,
+    /// How far a block's continuation lines are indented.
+    pub indent: usize,
+    /// A line that ends a block even though it is indented (a footer drawn inside it).
+    pub ends_block: fn(line: &str) -> bool,
+    /// What a block is, from its first screen line, its text and its dedented body.
+    pub block: fn(line: &str, body: &[String]) -> Piece,
+    /// What a line outside any block is.
+    pub line: fn(line: &str) -> Piece,
+}
+
+impl Blocks {
+    /// The answer blocks of `turn` after its last reset, each a list of dedented lines.
+    pub(crate) fn final_answer(&self, turn: &[&str]) -> Vec<Vec<String>> {
+        let mut blocks: Vec<Vec<String>> = Vec::new();
+        let mut i = 0;
+        while i < turn.len() {
+            let line = turn[i];
+            let first = match (self.line)(line) {
+                Piece::Reset => None,
+                _ => (self.bullet)(line),
+            };
+            let Some(first) = first else {
+                if (self.line)(line) == Piece::Reset {
+                    blocks.clear();
+                }
+                i += 1;
+                continue;
+            };
+            let mut body = vec![first.to_string()];
+            i += 1;
+            while i < turn.len()
+                && (turn[i].is_empty() || indented(turn[i], self.indent))
+                && !(self.ends_block)(turn[i])
+            {
+                body.push(dedent(turn[i], self.indent).to_string());
+                i += 1;
+            }
+            match (self.block)(line, &body) {
+                Piece::Answer => blocks.push(body),
+                Piece::Reset => blocks.clear(),
+                Piece::Skip => {}
+            }
+        }
+        blocks
+    }
+}
+
+/// For [`Blocks`]: no line ends a block early.
+pub(crate) fn never(_line: &str) -> bool {
+    false
+}
+
+/// For [`Blocks`]: every line outside a block is skipped.
+pub(crate) fn skip_line(_line: &str) -> Piece {
+    Piece::Skip
+}
+
 /// Joins an answer's text blocks (each trimmed, empty ones dropped) with blank lines between
 /// them; no text at all means the screen holds no answer yet.
 pub(crate) fn join_answer(
