@@ -19,12 +19,9 @@ use serde::Serialize;
 use super::Profile;
 use crate::config::Config;
 use crate::env;
-use crate::providers::McpServer;
+use crate::providers::{KiroAgent, McpServer};
 
 use crate::providers::CAO_SERVER;
-/// `allowedTools` for a Kiro agent whose profile sets none: reading files and cao's own
-/// tools run without a prompt; writing, shell and other servers ask first.
-pub const DEFAULT_KIRO_ALLOWED_TOOLS: &[&str] = &["fs_read", "@cao"];
 /// File in `CAO_HOME` recording the agent files cao wrote.
 pub const MANIFEST: &str = "agent-files.json";
 
@@ -143,28 +140,6 @@ pub fn render(
     }))
 }
 
-/// Kiro CLI's agent JSON (Q CLI reads the same format).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct KiroAgent<'a> {
-    name: &'a str,
-    description: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prompt: Option<&'a str>,
-    mcp_servers: BTreeMap<String, serde_json::Value>,
-    tools: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    tool_aliases: &'a BTreeMap<String, String>,
-    allowed_tools: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    tools_settings: &'a BTreeMap<String, serde_json::Value>,
-    resources: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    hooks: &'a BTreeMap<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<String>,
-}
-
 fn kiro(
     profile: &Profile,
     stored: &Path,
@@ -177,41 +152,19 @@ fn kiro(
         let server = serde_json::to_value(McpServer::cao(env)).expect("a server serializes");
         mcp_servers.insert(CAO_SERVER.to_string(), server);
     }
-    let mut allowed_tools: Vec<String> = match &profile.allowed_tools {
-        Some(list) => list.clone(),
-        None => DEFAULT_KIRO_ALLOWED_TOOLS
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
-    let cao_ref = format!("@{CAO_SERVER}");
-    if !allowed_tools.iter().any(|t| t == "*" || t == &cao_ref) {
-        allowed_tools.push(cao_ref);
-    }
-    let mut resources = vec![format!("file://{}", stored.display())];
-    resources.extend(profile.resources.iter().cloned());
-    let agent = KiroAgent {
-        name: &profile.name,
-        description: &profile.description,
-        prompt: profile.prompt.as_deref().filter(|p| !p.trim().is_empty()),
-        mcp_servers,
-        tools: profile
-            .tools
-            .clone()
-            .unwrap_or_else(|| vec!["*".to_string()]),
-        tool_aliases: &profile.tool_aliases,
-        allowed_tools,
-        tools_settings: &profile.tools_settings,
+    // The body is loaded from the installed profile; an explicit `prompt:` key is inline.
+    let agent = profile.agent();
+    let resources = vec![format!("file://{}", stored.display())];
+    let prompt = profile.prompt.as_deref();
+    Ok(KiroAgent::new(
+        &profile.name,
+        &agent,
+        prompt,
         resources,
-        hooks: &profile.hooks,
-        model,
-    };
-    let mut json = serde_json::to_string_pretty(&agent).map_err(|e| AgentFileError::Io {
-        what: format!("cannot render the Kiro agent for '{}'", profile.name),
-        reason: e.to_string(),
-    })?;
-    json.push('\n');
-    Ok(json)
+        mcp_servers,
+        model.as_deref(),
+    )
+    .render())
 }
 
 #[derive(Debug, Serialize)]

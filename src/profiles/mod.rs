@@ -183,6 +183,12 @@ impl Profile {
             description: self.description.clone(),
             system_prompt: self.system_prompt.clone(),
             model: self.model.clone(),
+            tools: self.tools.clone(),
+            allowed_tools: self.allowed_tools.clone(),
+            tool_aliases: self.tool_aliases.clone(),
+            tools_settings: self.tools_settings.clone(),
+            hooks: self.hooks.clone(),
+            resources: self.resources.clone(),
         }
     }
 }

@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::screen;
-use super::{LaunchSpec, McpServer, ProviderError, Status};
+use super::{AgentSpec, CAO_SERVER, LaunchSpec, ProviderError, Status};
 use crate::env;
 
 /// The `[agent] > ` prompt (with optional usage percentage, `λ` and `!` markers).
@@ -136,6 +136,81 @@ pub(crate) fn args(
     Ok(vec!["chat".into(), "--agent".into(), agent])
 }
 
+/// `allowedTools` for a Kiro agent whose profile sets none: reading files and cao's own
+/// tools run without a prompt; writing, shell and other servers ask first.
+pub const DEFAULT_KIRO_ALLOWED_TOOLS: &[&str] = &["fs_read", "@cao"];
+
+/// Kiro CLI's agent JSON (Q CLI reads the same format). The one renderer of it, for the
+/// file cao writes at launch and the one `cao install` writes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KiroAgent<'a> {
+    name: &'a str,
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    mcp_servers: BTreeMap<String, serde_json::Value>,
+    tools: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tool_aliases: &'a BTreeMap<String, String>,
+    allowed_tools: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tools_settings: &'a BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    hooks: &'a BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+}
+
+impl<'a> KiroAgent<'a> {
+    /// The agent `name` for `agent`, with its prompt inline (`prompt`) and/or loaded from
+    /// `resources` before the profile's own, and `mcp_servers` (cao's own among them). cao's
+    /// tools are always allowed: a worker must always be able to report back.
+    pub fn new(
+        name: &'a str,
+        agent: &'a AgentSpec,
+        prompt: Option<&'a str>,
+        mut resources: Vec<String>,
+        mcp_servers: BTreeMap<String, serde_json::Value>,
+        model: Option<&'a str>,
+    ) -> KiroAgent<'a> {
+        let mut allowed_tools: Vec<String> = match &agent.allowed_tools {
+            Some(list) => list.clone(),
+            None => DEFAULT_KIRO_ALLOWED_TOOLS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        let cao_ref = format!("@{CAO_SERVER}");
+        if !allowed_tools.iter().any(|t| t == "*" || t == &cao_ref) {
+            allowed_tools.push(cao_ref);
+        }
+        resources.extend(agent.resources.iter().cloned());
+        KiroAgent {
+            name,
+            description: &agent.description,
+            prompt: prompt.filter(|p| !p.trim().is_empty()),
+            mcp_servers,
+            tools: agent.tools.clone().unwrap_or_else(|| vec!["*".to_string()]),
+            tool_aliases: &agent.tool_aliases,
+            allowed_tools,
+            tools_settings: &agent.tools_settings,
+            resources,
+            hooks: &agent.hooks,
+            model: model.filter(|m| !m.is_empty()),
+        }
+    }
+
+    /// The file's text (pretty JSON, ending in a newline).
+    pub fn render(&self) -> String {
+        let mut json = serde_json::to_string_pretty(self).expect("an agent serializes");
+        json.push('\n');
+        json
+    }
+}
+
 /// Writes the agent file (`<dir>/cao-<profile>.json`) both CLIs load with `--agent`, and
 /// returns the agent name. The file is per profile, not per terminal, so it is simply
 /// rewritten on every launch; the terminal's identity is not in it (the CLI's MCP servers
@@ -146,38 +221,75 @@ pub(crate) fn write_agent_file(
     spec: &LaunchSpec<'_>,
 ) -> Result<String, ProviderError> {
     let name = format!("cao-{}", spec.agent.name);
-    let servers: BTreeMap<&String, McpServer> = spec
+    let servers = spec
         .mcp_servers
         .iter()
         .map(|(n, s)| {
             let mut s = s.clone();
             s.env.remove(env::CAO_TERMINAL_ID);
-            (n, s)
+            (
+                n.clone(),
+                serde_json::to_value(s).expect("a server serializes"),
+            )
         })
         .collect();
-    let mut agent = json!({
-        "name": name,
-        "description": spec.agent.description,
-        "prompt": spec.agent.system_prompt,
-        "mcpServers": servers,
-        "tools": ["*"],
-        // cao's own tools never ask: a worker must always be able to report back.
-        "allowedTools": ["@cao"],
-    });
-    if let Some(model) = spec.agent.model.as_deref().filter(|m| !m.is_empty()) {
-        agent["model"] = json!(model);
-    }
-    let text = serde_json::to_string_pretty(&agent).map_err(|e| ProviderError::Config {
-        provider,
-        reason: e.to_string(),
-    })?;
-    screen::write_private(provider, &dir.join(format!("{name}.json")), &text)?;
+    let agent = KiroAgent::new(
+        &name,
+        spec.agent,
+        Some(&spec.agent.system_prompt),
+        Vec::new(),
+        servers,
+        spec.agent.model.as_deref(),
+    );
+    screen::write_private(provider, &dir.join(format!("{name}.json")), &agent.render())?;
     Ok(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_launch_agent_file_keeps_the_profile_s_tools_and_always_allows_cao() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = AgentSpec {
+            name: "dev".into(),
+            description: "d".into(),
+            system_prompt: "Write code.".into(),
+            model: Some("m1".into()),
+            allowed_tools: Some(vec!["fs_write".into()]),
+            tools: Some(vec!["fs_read".into(), "fs_write".into()]),
+            ..AgentSpec::default()
+        };
+        let mut env = BTreeMap::new();
+        env.insert(env::CAO_TERMINAL_ID.to_string(), "0a1b2c3d".to_string());
+        env.insert(env::CAO_HOME.to_string(), "/h".to_string());
+        let spec = LaunchSpec {
+            terminal_id: "0a1b2c3d",
+            agent: &agent,
+            mcp_servers: [(
+                CAO_SERVER.to_string(),
+                crate::providers::McpServer::cao(env),
+            )]
+            .into(),
+            yolo: false,
+            working_dir: Path::new("/tmp"),
+            scratch_dir: dir.path(),
+            cao_home: Path::new("/h"),
+            agents_dir: Some(dir.path().to_path_buf()),
+        };
+        let name = write_agent_file("kiro_cli", dir.path(), &spec).unwrap();
+        assert_eq!(name, "cao-dev");
+        let text = std::fs::read_to_string(dir.path().join("cao-dev.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["prompt"], "Write code.");
+        assert_eq!(v["model"], "m1");
+        assert_eq!(v["tools"], serde_json::json!(["fs_read", "fs_write"]));
+        assert_eq!(v["allowedTools"], serde_json::json!(["fs_write", "@cao"]));
+        let cao_env = &v["mcpServers"]["cao"]["env"];
+        assert_eq!(cao_env[env::CAO_HOME], "/h");
+        assert!(cao_env.get(env::CAO_TERMINAL_ID).is_none(), "{text}");
+    }
 
     #[test]
     fn prompts() {

@@ -485,7 +485,7 @@ mod tests {
             name: "dev".into(),
             description: "d".into(),
             system_prompt: "Write code.\n".into(),
-            model: None,
+            ..AgentSpec::default()
         };
         let home = scratch.path().join("cao home");
         let spec = LaunchSpec {

@@ -398,7 +398,7 @@ mod tests {
             name: "dev".into(),
             description: "d".into(),
             system_prompt: "You write code.\n".into(),
-            model: None,
+            ..AgentSpec::default()
         };
         let spec = LaunchSpec {
             terminal_id: "0a1b2c3d",

@@ -23,6 +23,7 @@ mod opencode;
 mod q_cli;
 mod screen;
 
+pub use amazon_chat::{DEFAULT_KIRO_ALLOWED_TOOLS, KiroAgent};
 pub use claude_code::ClaudeCode;
 pub use codex::Codex;
 pub use copilot_cli::CopilotCli;
@@ -142,6 +143,18 @@ pub struct AgentSpec {
     pub system_prompt: String,
     /// Model to ask the CLI for.
     pub model: Option<String>,
+    /// Tools the agent may use; `None` leaves the CLI's default (all).
+    pub tools: Option<Vec<String>>,
+    /// Tools usable without asking; `None` lets cao pick a cautious default.
+    pub allowed_tools: Option<Vec<String>>,
+    /// Renamed tools, for CLIs that support them.
+    pub tool_aliases: BTreeMap<String, String>,
+    /// Per-tool settings, passed through to CLIs that support them.
+    pub tools_settings: BTreeMap<String, serde_json::Value>,
+    /// Lifecycle hooks, passed through to CLIs that support them.
+    pub hooks: BTreeMap<String, serde_json::Value>,
+    /// Context files (`file://README.md`), for CLIs that load them.
+    pub resources: Vec<String>,
 }
 
 /// Everything a provider needs to build its CLI's command line.
