@@ -540,3 +540,58 @@ async fn caller_identity_comes_from_the_env_or_the_tmux_pane() {
     assert!(s["created_at"].as_str().unwrap().ends_with('Z'));
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_gets_only_the_cao_tools_its_profile_allows() {
+    let cao = Cao::new();
+    let supervisor = cao.launch("code_supervisor");
+    let worker = cao.launch("developer");
+    // The supervisor keeps every tool.
+    let (client, _) = connect(&cao, &[("CAO_TERMINAL_ID", &supervisor)]).await;
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 8);
+    client.cancel().await.unwrap();
+    // The built-in developer may report and read, not hand out work or close terminals.
+    let (client, _) = connect(&cao, &[("CAO_TERMINAL_ID", &worker)]).await;
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "get_terminal_output",
+            "list_profiles",
+            "list_terminals",
+            "send_message"
+        ]
+    );
+    for (tool, a) in [
+        (
+            "handoff",
+            json!({"agent_profile": "developer", "message": "go"}),
+        ),
+        ("close_terminal", json!({"terminal_id": supervisor})),
+    ] {
+        let refused = call(&client, tool, a).await;
+        assert_eq!(refused.is_error, Some(true), "{tool}");
+        assert!(
+            text(&refused).contains("caoTools allows only"),
+            "{}",
+            text(&refused)
+        );
+    }
+    // Nothing was started and the supervisor is still there.
+    assert_eq!(cao.list().len(), 2);
+    let sent = call(
+        &client,
+        "send_message",
+        json!({"receiver_id": supervisor, "message": "done"}),
+    )
+    .await;
+    assert_ne!(sent.is_error, Some(true), "{}", text(&sent));
+    client.cancel().await.unwrap();
+}

@@ -141,6 +141,7 @@ impl Engine {
             last_active: now,
             kind: TerminalKind::Adopted,
             owner_pid: None,
+            cao_tools: None,
         };
         self.store().insert_terminal(&record)?;
         self.make_run_dir(&record.id)?;
@@ -171,6 +172,7 @@ impl Engine {
             last_active: now,
             kind: TerminalKind::Mailbox,
             owner_pid: Some(std::process::id()),
+            cao_tools: None,
         };
         self.store().insert_terminal(&record)?;
         self.make_run_dir(&record.id)?;

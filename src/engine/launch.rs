@@ -190,6 +190,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         last_active: now,
         kind: TerminalKind::Created,
         owner_pid: None,
+        cao_tools: profile.cao_tools.clone(),
     };
     engine.store().insert_terminal(&record)?;
     if let Some(message) = &req.initial_message {

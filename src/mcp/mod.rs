@@ -11,8 +11,9 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ProgressNotificationParam, ServerCapabilities, ServerConfig,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProtocolVersion, ResultType, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{Json, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -243,6 +244,18 @@ impl CaoServer {
         if let Some(record) = self.caller.known() {
             self.engine.release_caller(&record);
         }
+    }
+
+    /// The cao tools the caller may use, from its terminal's record (`None`: all). The
+    /// record is the store's, so nothing the caller controls can widen it. A caller that
+    /// cannot be identified keeps all tools: the failure shows at its first call.
+    async fn allowed_tools(&self) -> Option<Vec<String>> {
+        let engine = self.engine.clone();
+        let who = self.caller.clone();
+        tokio::task::spawn_blocking(move || who.resolve(&engine).ok()?.cao_tools)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// For a caller whose messages cannot be typed in (a mailbox), a line at the end of a
@@ -757,11 +770,54 @@ impl CaoServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CaoServer {
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, rmcp::ErrorData> {
+        let allowed = self.allowed_tools().await;
+        let tools = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|tool| {
+                allowed
+                    .as_ref()
+                    .is_none_or(|list| list.iter().any(|n| *n == tool.name))
+            })
+            .collect();
+        let supports_cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: supports_cache_hints.then_some(0),
+            // The list depends on who asks.
+            cache_scope: supports_cache_hints.then_some(CacheScope::Private),
+        })
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, rmcp::ErrorData> {
+        if let Some(allowed) = self.allowed_tools().await
+            && !allowed.iter().any(|n| *n == request.name)
+        {
+            return Ok(CallToolResponse::Complete(failure(format!(
+                "the tool {} is not available to this terminal: its profile's caoTools allows only {}",
+                request.name,
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ))));
+        }
         let collecting = request.name == "wait_for_messages";
         let tcc = ToolCallContext::new(self, request, context);
         let mut response = self.tool_router.call(tcc).await?;

@@ -159,6 +159,8 @@ pub struct Profile {
     pub tools: Option<Vec<String>>,
     /// Tools usable without asking (`allowedTools`); `None` lets cao pick a safe default.
     pub allowed_tools: Option<Vec<String>>,
+    /// cao's own tools this agent's terminals get (`caoTools`); `None`: all of them.
+    pub cao_tools: Option<Vec<String>>,
     /// Renamed tools (`toolAliases`), for CLIs that support them.
     pub tool_aliases: BTreeMap<String, String>,
     /// Per-tool settings (`toolsSettings`), passed through to CLIs that support them.
@@ -192,6 +194,18 @@ impl Profile {
         }
     }
 }
+
+/// cao's MCP tools, the names a profile's `caoTools` may list.
+pub const CAO_TOOLS: &[&str] = &[
+    "handoff",
+    "assign",
+    "send_message",
+    "wait_for_messages",
+    "list_terminals",
+    "get_terminal_output",
+    "close_terminal",
+    "list_profiles",
+];
 
 /// Built-in profiles, embedded at compile time.
 pub const BUILT_IN: &[(&str, &str)] = &[

@@ -36,6 +36,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "mcpServers",
     "tools",
     "allowedTools",
+    "caoTools",
     "toolAliases",
     "toolsSettings",
     "prompt",
@@ -188,6 +189,20 @@ pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile,
     let prompt = optional_string(&ctx, &mut keys, "prompt")?;
     let tools = string_list(&ctx, &mut keys, "tools")?;
     let allowed_tools = string_list(&ctx, &mut keys, "allowedTools")?;
+    let cao_tools = string_list(&ctx, &mut keys, "caoTools")?;
+    if let Some(unknown) = cao_tools
+        .iter()
+        .flatten()
+        .find(|t| !super::CAO_TOOLS.contains(&t.as_str()))
+    {
+        return Err(ctx.key_err(
+            "caoTools",
+            format!(
+                "`{unknown}` is not a cao tool; list some of: {}",
+                super::CAO_TOOLS.join(", ")
+            ),
+        ));
+    }
     let tool_aliases = string_map(&ctx, &mut keys, "toolAliases")?;
     let tools_settings = json_map(&ctx, &mut keys, "toolsSettings")?;
     let hooks = json_map(&ctx, &mut keys, "hooks")?;
@@ -233,6 +248,7 @@ pub fn parse(text: &str, origin: &str, source: ProfileSource) -> Result<Profile,
         source,
         tools,
         allowed_tools,
+        cao_tools,
         tool_aliases,
         tools_settings,
         prompt,
@@ -621,6 +637,22 @@ mod tests {
             p.warnings
         );
         assert!(p.warnings[0].contains("line 19"), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn cao_tools_name_only_cao_s_tools() {
+        let p =
+            parse_str("---\nname: a\ndescription: d\ncaoTools: [send_message]\n---\nB\n").unwrap();
+        assert_eq!(p.cao_tools, Some(vec!["send_message".to_string()]));
+        let none = parse_str("---\nname: a\ndescription: d\ncaoTools: []\n---\nB\n").unwrap();
+        assert_eq!(none.cao_tools, Some(vec![]), "an empty list grants none");
+        let (line, key, reason) =
+            invalid("---\nname: a\ndescription: d\ncaoTools: [send_message, rm_rf]\n---\nB\n");
+        assert_eq!((line, key.as_deref()), (Some(4), Some("caoTools")));
+        assert!(
+            reason.contains("`rm_rf` is not a cao tool") && reason.contains("handoff"),
+            "{reason}"
+        );
     }
 
     #[test]

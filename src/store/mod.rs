@@ -56,6 +56,9 @@ pub struct TerminalRecord {
     pub kind: TerminalKind,
     /// For a mailbox: the process (an MCP server) whose caller it is; it lives as long.
     pub owner_pid: Option<u32>,
+    /// The cao tools this terminal's MCP server offers (its profile's `caoTools`); `None`:
+    /// all of them. Kept here, where the agent cannot change it.
+    pub cao_tools: Option<Vec<String>>,
 }
 
 /// How a terminal came to be, which decides what cao may do with it.
@@ -148,7 +151,7 @@ pub struct Message {
 }
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS terminals (
@@ -193,8 +196,14 @@ ALTER TABLE terminals ADD COLUMN kind TEXT NOT NULL DEFAULT 'created';
 ALTER TABLE terminals ADD COLUMN owner_pid INTEGER;
 ";
 
+/// Version 4: the cao tools a terminal may use (a JSON list; NULL: all). Every older
+/// terminal keeps all of them, as before.
+const SCHEMA_V4: &str = "
+ALTER TABLE terminals ADD COLUMN cao_tools TEXT;
+";
+
 /// The columns of a terminal row, in the order `terminal_from_row` reads them.
-const TERMINAL_COLUMNS: &str = "id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active, kind, owner_pid";
+const TERMINAL_COLUMNS: &str = "id, session, window_id, pane_id, provider, profile, created_by, working_dir, created_at, last_active, kind, owner_pid, cao_tools";
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -252,6 +261,9 @@ impl Store {
         if version < 3 {
             tx.execute_batch(SCHEMA_V3)?;
         }
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(())
@@ -260,8 +272,8 @@ impl Store {
     /// Records a new terminal.
     pub fn insert_terminal(&self, t: &TerminalRecord) -> Result<(), StoreError> {
         self.conn.execute(
-            &format!("INSERT INTO terminals ({TERMINAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
-            params![t.id, t.session, t.window_id, t.pane_id, t.provider, t.profile, t.created_by, t.working_dir, t.created_at, t.last_active, t.kind.as_str(), t.owner_pid],
+            &format!("INSERT INTO terminals ({TERMINAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+            params![t.id, t.session, t.window_id, t.pane_id, t.provider, t.profile, t.created_by, t.working_dir, t.created_at, t.last_active, t.kind.as_str(), t.owner_pid, cao_tools_json(&t.cao_tools)],
         )?;
         Ok(())
     }
@@ -515,7 +527,17 @@ fn terminal_from_row(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
         last_active: r.get(9)?,
         kind: TerminalKind::parse(&r.get::<_, String>(10)?),
         owner_pid: r.get(11)?,
+        // An unreadable list grants nothing rather than everything.
+        cao_tools: r
+            .get::<_, Option<String>>(12)?
+            .map(|text| serde_json::from_str(&text).unwrap_or_default()),
     })
+}
+
+fn cao_tools_json(tools: &Option<Vec<String>>) -> Option<String> {
+    tools
+        .as_ref()
+        .map(|list| serde_json::to_string(list).expect("a list of names serializes"))
 }
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
