@@ -210,7 +210,7 @@ fn session_record(spec: &LaunchSpec<'_>) -> Result<Vec<String>, ProviderError> {
     let hook = |event: &str| {
         let command = hooks::hook_argv(spec.cao_home, spec.terminal_id, event)
             .iter()
-            .map(|a| crate::tmux::shell_quote(a))
+            .map(|a| crate::mux::shell_quote(a))
             .collect::<Vec<_>>()
             .join(" ");
         serde_json::json!([{ "hooks": [{ "type": "command", "command": command }] }])
@@ -549,7 +549,7 @@ mod tests {
                 .unwrap();
             let want = hooks::hook_argv(&home, "0a1b2c3d", event)
                 .iter()
-                .map(|a| crate::tmux::shell_quote(a))
+                .map(|a| crate::mux::shell_quote(a))
                 .collect::<Vec<_>>()
                 .join(" ");
             assert_eq!(command, want);

@@ -275,7 +275,7 @@ fn record_setup(
         .iter()
         .map(|event| {
             let argv = crate::records::hooks::hook_argv(spec.cao_home, spec.terminal_id, event);
-            let command: Vec<String> = argv.iter().map(|a| crate::tmux::shell_quote(a)).collect();
+            let command: Vec<String> = argv.iter().map(|a| crate::mux::shell_quote(a)).collect();
             (
                 (*event).to_string(),
                 json!([{ "type": "command", "bash": command.join(" "), "timeoutSec": 10 }]),
