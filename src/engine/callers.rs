@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::{Engine, EngineError, wait, watcher};
+use super::{Engine, EngineError, watcher};
 use crate::env;
 use crate::mux::PaneInfo;
 use crate::store::{Message, TerminalKind, TerminalRecord, now_ms};
@@ -226,24 +226,16 @@ impl Engine {
         let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
         let started = self.clock.now();
         let deadline = started + timeout;
-        let messages = wait::wait_until(
-            self.clock.as_ref(),
-            deadline,
-            MAILBOX_TICK,
-            Some(&mut waiter),
-            || {
-                let messages = self.take_messages(id)?;
-                let now = self.clock.now();
-                if !messages.is_empty()
-                    || now >= deadline
-                    || cancel.load(std::sync::atomic::Ordering::SeqCst)
-                {
-                    return Ok::<_, EngineError>(Some(messages));
-                }
-                progress(now - started);
-                Ok(None)
-            },
-        )?;
+        let messages = self.wait_until(deadline, MAILBOX_TICK, Some(&mut waiter), || {
+            let messages = self.take_messages(id)?;
+            let now = self.clock.now();
+            let cancelled = cancel.load(std::sync::atomic::Ordering::SeqCst);
+            if !messages.is_empty() || now >= deadline || cancelled {
+                return Ok::<_, EngineError>(Some(messages));
+            }
+            progress(now - started);
+            Ok(None)
+        })?;
         Ok(messages.unwrap_or_default())
     }
 

@@ -227,15 +227,14 @@ impl Engine {
             let deadline = self.clock.now() + SUBMIT_CONFIRM;
             // The first look after a pause: the CLI has not drawn anything yet.
             self.clock.pause(CONFIRM_POLL, None);
-            let Ok(taken) =
-                wait::wait_until(self.clock.as_ref(), deadline, CONFIRM_POLL, None, || {
-                    let Ok(screen) = self.mux.capture(pane) else {
-                        return Ok::<_, std::convert::Infallible>(Some(())); // The pane is gone.
-                    };
-                    let taken = !provider.status(&screen).accepts_input()
-                        || provider.last_response(&screen).ok() != before_answer;
-                    Ok(taken.then_some(()))
-                });
+            let Ok(taken) = self.wait_until(deadline, CONFIRM_POLL, None, || {
+                let Ok(screen) = self.mux.capture(pane) else {
+                    return Ok::<_, std::convert::Infallible>(Some(())); // The pane is gone.
+                };
+                let taken = !provider.status(&screen).accepts_input()
+                    || provider.last_response(&screen).ok() != before_answer;
+                Ok(taken.then_some(()))
+            });
             taken.is_some()
         };
         if !taken() {

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::config::{Config, ProviderSettings, Setting};
 use crate::env;
+use crate::mux::WindowSpec;
 use crate::providers::{self, LaunchSpec, ProviderError};
 use crate::store::{TerminalKind, TerminalRecord, now_ms};
 
@@ -164,10 +165,16 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     ];
     let window_name = format!("{}-{}", profile.name, id);
     let cwd = working_dir.display().to_string();
+    let window = WindowSpec {
+        session: &session,
+        name: &window_name,
+        cwd: &cwd,
+        argv: &tmux_argv,
+    };
     let pane = if caller_session.is_some() {
-        mux.new_window(&session, &window_name, &cwd, &tmux_argv)
+        mux.new_window(&window)
     } else {
-        mux.new_session(&session, &window_name, &cwd, &tmux_argv)
+        mux.new_session(&window)
     };
     let pane = match pane {
         Ok(p) => p,

@@ -23,6 +23,8 @@ mod answers;
 mod callers;
 mod inbox;
 mod launch;
+#[cfg(test)]
+mod scenarios;
 mod wait;
 pub mod watcher;
 pub mod workdir;
@@ -305,6 +307,13 @@ impl Engine {
         })
     }
 
+    /// The same engine on another clock (a test's, whose pauses take no time).
+    #[cfg(test)]
+    fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
+        self.clock = clock;
+        self
+    }
+
     /// The state directory.
     pub fn home(&self) -> &Path {
         &self.home
@@ -469,23 +478,17 @@ impl Engine {
         let deadline = self.clock.now() + timeout;
         // Woken by the watcher when the pane's output settles; the tick covers a lost ring.
         let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
-        let ready = wait::wait_until(
-            self.clock.as_ref(),
-            deadline,
-            START_TICK,
-            Some(&mut waiter),
-            || {
-                let Some(screen) = self.screen(&record)? else {
-                    return Err(self.exited(&record, "while starting"));
-                };
-                if provider.startup_keys(&screen).is_some() {
-                    self.answer_dialog(&record, provider.as_ref())?;
-                    return Ok(None);
-                }
-                let status = provider.status(&screen);
-                Ok(status.accepts_input().then_some(status))
-            },
-        )?;
+        let ready = self.wait_until(deadline, START_TICK, Some(&mut waiter), || {
+            let Some(screen) = self.screen(&record)? else {
+                return Err(self.exited(&record, "while starting"));
+            };
+            if provider.startup_keys(&screen).is_some() {
+                self.answer_dialog(&record, provider.as_ref())?;
+                return Ok(None);
+            }
+            let status = provider.status(&screen);
+            Ok(status.accepts_input().then_some(status))
+        })?;
         ready.ok_or_else(|| EngineError::Timeout {
             id: id.to_string(),
             seconds: timeout.as_secs(),
@@ -652,13 +655,10 @@ impl Engine {
             Exit::Keys(keys) => self.mux.send_keys(&record.pane_id, keys),
         };
         if asked.is_ok() {
-            wait::wait_until(
-                self.clock.as_ref(),
-                self.clock.now() + EXIT_GRACE,
-                EXIT_TICK,
-                Some(&mut waiter),
-                || Ok::<_, EngineError>(self.mux.pane(&record.pane_id)?.is_none().then_some(())),
-            )?;
+            let deadline = self.clock.now() + EXIT_GRACE;
+            self.wait_until(deadline, EXIT_TICK, Some(&mut waiter), || {
+                Ok::<_, EngineError>(self.mux.pane(&record.pane_id)?.is_none().then_some(()))
+            })?;
         }
         if self.mux.pane(&record.pane_id)?.is_some() {
             self.mux.kill_window(&record.window_id)?;
@@ -752,16 +752,10 @@ impl Engine {
 
     /// Waits (bounded) for processes to exit; SIGKILLs any that outlive the grace period.
     fn wait_for_exit(&self, pids: &[u32], grace: Duration) {
-        let Ok(_) = wait::wait_until(
-            self.clock.as_ref(),
-            self.clock.now() + grace,
-            POLL,
-            None,
-            || {
-                let gone = !pids.iter().any(|p| callers::process_alive(*p));
-                Ok::<_, std::convert::Infallible>(gone.then_some(()))
-            },
-        );
+        let Ok(_) = self.wait_until(self.clock.now() + grace, POLL, None, || {
+            let gone = !pids.iter().any(|p| callers::process_alive(*p));
+            Ok::<_, std::convert::Infallible>(gone.then_some(()))
+        });
         for pid in pids.iter().filter(|p| callers::process_alive(**p)) {
             callers::kill_process(*pid);
         }
@@ -1050,19 +1044,13 @@ impl Engine {
         patience: Duration,
     ) -> Result<MessageStatus, EngineError> {
         let mut status = MessageStatus::Pending;
-        let done = wait::wait_until(
-            self.clock.as_ref(),
-            self.clock.now() + patience,
-            POLL,
-            None,
-            || {
-                status = self
-                    .message(id)?
-                    .map_or(MessageStatus::Failed, |m| m.status);
-                let done = matches!(status, MessageStatus::Delivered | MessageStatus::Failed);
-                Ok::<_, EngineError>(done.then_some(status))
-            },
-        )?;
+        let done = self.wait_until(self.clock.now() + patience, POLL, None, || {
+            status = self
+                .message(id)?
+                .map_or(MessageStatus::Failed, |m| m.status);
+            let done = matches!(status, MessageStatus::Delivered | MessageStatus::Failed);
+            Ok::<_, EngineError>(done.then_some(status))
+        })?;
         Ok(done.unwrap_or(status))
     }
 

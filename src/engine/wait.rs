@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::Engine;
 use super::watcher::Waiter;
 
 /// Where the engine's time comes from and how it pauses.
@@ -60,6 +61,19 @@ pub fn wait_until<T, E>(
             return Ok(None);
         }
         clock.pause(tick.min(deadline - now), bell.as_deref_mut());
+    }
+}
+
+impl Engine {
+    /// [`wait_until`] on the engine's clock.
+    pub(super) fn wait_until<T, E>(
+        &self,
+        deadline: Instant,
+        tick: Duration,
+        bell: Option<&mut Waiter>,
+        check: impl FnMut() -> Result<Option<T>, E>,
+    ) -> Result<Option<T>, E> {
+        wait_until(self.clock.as_ref(), deadline, tick, bell, check)
     }
 }
 

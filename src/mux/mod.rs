@@ -6,6 +6,8 @@
 //! argument (it is pasted from a buffer), and targets are tmux ids (`%3`, `@2`) or validated
 //! session names.
 
+#[cfg(test)]
+pub mod fake;
 mod tmux;
 
 pub use tmux::TmuxCli;
@@ -94,8 +96,22 @@ pub struct PaneInfo {
     pub current_command: String,
 }
 
+/// A window to open: where, under what name, and the program it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowSpec<'a> {
+    /// The session it goes in.
+    pub session: &'a str,
+    /// The window's name (cao names windows after the profile and terminal id).
+    pub name: &'a str,
+    /// The directory the program starts in.
+    pub cwd: &'a str,
+    /// The program and its arguments, run directly (no shell): at least two elements, so
+    /// tmux execs it instead of handing it to `sh -c`.
+    pub argv: &'a [String],
+}
+
 /// The multiplexer operations cao uses. Implementations: [`TmuxCli`] (tmux, through one
-/// choke point).
+/// choke point) and, in tests, `fake::FakeMux` (scripted panes in memory).
 pub trait Mux: Send + Sync {
     /// The `-L` socket name in use, if any (passed on to child cao processes).
     fn socket(&self) -> Option<&str>;
@@ -103,25 +119,12 @@ pub trait Mux: Send + Sync {
     /// Whether a session with exactly this name exists.
     fn has_session(&self, name: &str) -> Result<bool, MuxError>;
 
-    /// Creates a detached session whose first window, named `window_name`, runs `argv` in
-    /// `cwd` directly (no shell); returns its pane. `argv` has at least two elements, so
-    /// tmux execs it instead of handing it to `sh -c`.
-    fn new_session(
-        &self,
-        session: &str,
-        window_name: &str,
-        cwd: &str,
-        argv: &[String],
-    ) -> Result<PaneInfo, MuxError>;
+    /// Creates a detached session `window.session` whose first window is `window`; returns
+    /// its pane.
+    fn new_session(&self, window: &WindowSpec<'_>) -> Result<PaneInfo, MuxError>;
 
-    /// Adds a window running `argv` directly to an existing session; returns its pane.
-    fn new_window(
-        &self,
-        session: &str,
-        window_name: &str,
-        cwd: &str,
-        argv: &[String],
-    ) -> Result<PaneInfo, MuxError>;
+    /// Adds `window` to the existing session `window.session`; returns its pane.
+    fn new_window(&self, window: &WindowSpec<'_>) -> Result<PaneInfo, MuxError>;
 
     /// Types `text` into a pane as one bracketed paste (the application sees it as pasted,
     /// so newlines do not submit), then presses `then_keys`. The text goes through a buffer,

@@ -13,7 +13,7 @@ use tmux_interface::{
     TmuxCommands,
 };
 
-use super::{Mux, MuxError, PaneInfo};
+use super::{Mux, MuxError, PaneInfo, WindowSpec};
 use crate::env;
 
 /// Field separator for `-F` formats: a control character no name contains.
@@ -151,40 +151,30 @@ mod build {
         HasSession::new().target_session(exact(name)).build()
     }
 
-    pub(super) fn new_session<'a>(
-        session: &'a str,
-        window_name: &'a str,
-        cwd: &'a str,
-        argv: &'a [String],
-    ) -> TmuxCommand<'a> {
+    pub(super) fn new_session<'a>(window: &WindowSpec<'a>) -> TmuxCommand<'a> {
         let command = NewSession::new()
             .detached()
             .print()
             .format(PANE_FORMAT)
             .width(WIDTH)
             .height(HEIGHT)
-            .session_name(session)
-            .window_name(window_name)
-            .start_directory(cwd)
+            .session_name(window.session)
+            .window_name(window.name)
+            .start_directory(window.cwd)
             .build();
-        with_argv(command, argv)
+        with_argv(command, window.argv)
     }
 
-    pub(super) fn new_window<'a>(
-        session: &'a str,
-        window_name: &'a str,
-        cwd: &'a str,
-        argv: &'a [String],
-    ) -> TmuxCommand<'a> {
+    pub(super) fn new_window<'a>(window: &WindowSpec<'a>) -> TmuxCommand<'a> {
         let command = NewWindow::new()
             .detached()
             .print()
             .format(PANE_FORMAT)
-            .target_window(format!("={session}:"))
-            .window_name(window_name)
-            .start_directory(cwd)
+            .target_window(format!("={}:", window.session))
+            .window_name(window.name)
+            .start_directory(window.cwd)
             .build();
-        with_argv(command, argv)
+        with_argv(command, window.argv)
     }
 
     /// `load-buffer -b BUF -` (the text comes on stdin) `; paste-buffer -p -d -b BUF -t PANE`
@@ -280,24 +270,12 @@ impl Mux for TmuxCli {
         }
     }
 
-    fn new_session(
-        &self,
-        session: &str,
-        window_name: &str,
-        cwd: &str,
-        argv: &[String],
-    ) -> Result<PaneInfo, MuxError> {
-        self.run_for_pane(build::new_session(session, window_name, cwd, argv))
+    fn new_session(&self, window: &WindowSpec<'_>) -> Result<PaneInfo, MuxError> {
+        self.run_for_pane(build::new_session(window))
     }
 
-    fn new_window(
-        &self,
-        session: &str,
-        window_name: &str,
-        cwd: &str,
-        argv: &[String],
-    ) -> Result<PaneInfo, MuxError> {
-        self.run_for_pane(build::new_window(session, window_name, cwd, argv))
+    fn new_window(&self, window: &WindowSpec<'_>) -> Result<PaneInfo, MuxError> {
+        self.run_for_pane(build::new_window(window))
     }
 
     fn paste(&self, pane: &str, text: &str, then_keys: &[&str]) -> Result<(), MuxError> {
@@ -382,22 +360,25 @@ fn parse_pane_line(line: &str) -> Option<PaneInfo> {
     })
 }
 
-/// The argv a command sequence gives tmux (after `tmux [-L socket]`).
+/// The argv a command sequence gives tmux (after `tmux [-L socket]`), as a shell would show
+/// it: arguments with spaces quoted, the pane format as `FMT`.
 #[cfg(test)]
-fn argv(commands: &TmuxCommands<'_>) -> Vec<String> {
-    commands
-        .to_vec()
-        .into_iter()
-        .map(std::borrow::Cow::into_owned)
-        .collect()
+fn command_line(commands: &TmuxCommands<'_>) -> String {
+    let quoted = |a: std::borrow::Cow<'_, str>| match a.as_ref() {
+        PANE_FORMAT => "FMT".to_string(),
+        a if a.contains(' ') => format!("'{a}'"),
+        a => a.to_string(),
+    };
+    let argv: Vec<String> = commands.to_vec().into_iter().map(quoted).collect();
+    argv.join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn one(command: TmuxCommand<'_>) -> Vec<String> {
-        argv(&TmuxCommands::new().cmd(command))
+    fn one(command: TmuxCommand<'_>) -> String {
+        command_line(&TmuxCommands::new().cmd(command))
     }
 
     #[test]
@@ -411,117 +392,60 @@ mod tests {
         assert_eq!(p.current_command, "claude");
     }
 
-    /// The builders give tmux the command lines cao gave it before it used them.
+    /// The builders give tmux the command lines cao gave it before it used them (flags in
+    /// the builders' order).
     #[test]
     fn each_operation_builds_the_command_line_tmux_expects() {
-        let argv_of_cli = ["/bin/cao".to_string(), "_exec".into(), "/r/x.json".into()];
-        assert_eq!(
-            one(build::new_session("cao-a", "dev-1", "/w", &argv_of_cli)),
-            [
-                "new-session",
-                "-d",
-                "-P",
-                "-c",
-                "/w",
-                "-F",
-                PANE_FORMAT,
-                "-n",
-                "dev-1",
-                "-s",
-                "cao-a",
-                "-x",
-                "220",
-                "-y",
-                "50",
-                "--",
-                "/bin/cao",
-                "_exec",
-                "/r/x.json"
-            ]
-        );
-        assert_eq!(
-            one(build::new_window("cao-a", "dev-1", "/w", &argv_of_cli)),
-            [
-                "new-window",
-                "-d",
-                "-P",
-                "-c",
-                "/w",
-                "-F",
-                PANE_FORMAT,
-                "-n",
-                "dev-1",
-                "-t",
-                "=cao-a:",
-                "--",
-                "/bin/cao",
-                "_exec",
-                "/r/x.json"
-            ]
-        );
-        assert_eq!(
-            argv(&build::paste("cao-1-2", "%3", &["Enter"])),
-            [
-                "load-buffer",
-                "-b",
-                "cao-1-2",
-                "-",
-                ";",
-                "paste-buffer",
-                "-d",
-                "-p",
-                "-b",
-                "cao-1-2",
-                "-t",
-                "%3",
-                ";",
-                "send-keys",
-                "-t",
-                "%3",
-                "Enter"
-            ]
-        );
-        assert_eq!(argv(&build::paste("b", "%3", &[])).len(), 12);
-        assert_eq!(
-            one(build::send_keys("%3", &["Escape", "C-c"])),
-            ["send-keys", "-t", "%3", "Escape", "C-c"]
-        );
-        assert_eq!(
-            one(build::capture("%3", false)),
-            ["capture-pane", "-p", "-J", "-t", "%3"]
-        );
-        assert_eq!(
-            one(build::capture("%3", true)),
-            ["capture-pane", "-p", "-J", "-S", "-", "-t", "%3"]
-        );
-        assert_eq!(
-            one(build::pipe_pane("%3", "exec cao _watch x")),
-            ["pipe-pane", "-O", "-t", "%3", "exec cao _watch x"]
-        );
-        assert_eq!(
-            one(build::list_panes()),
-            ["list-panes", "-a", "-F", PANE_FORMAT]
-        );
-        assert_eq!(
-            one(build::pane("%3")),
-            ["display-message", "-p", "-t", "%3", PANE_FORMAT]
-        );
-        assert_eq!(
-            one(build::has_session("cao-a")),
-            ["has-session", "-t", "=cao-a"]
-        );
-        assert_eq!(
-            one(build::kill_session("cao-a")),
-            ["kill-session", "-t", "=cao-a"]
-        );
-        assert_eq!(one(build::kill_window("@2")), ["kill-window", "-t", "@2"]);
-        assert_eq!(
-            one(build::list_sessions()),
-            ["list-sessions", "-F", "#{session_name}"]
-        );
-        assert_eq!(
-            one(build::attach("cao-a")),
-            ["attach-session", "-t", "=cao-a"]
-        );
+        let argv = ["/bin/cao".to_string(), "_exec".into(), "/r/x.json".into()];
+        let window = WindowSpec {
+            session: "cao-a",
+            name: "dev-1",
+            cwd: "/w",
+            argv: &argv,
+        };
+        let expected = [
+            (
+                one(build::new_session(&window)),
+                "new-session -d -P -c /w -F FMT -n dev-1 -s cao-a -x 220 -y 50 -- /bin/cao _exec /r/x.json",
+            ),
+            (
+                one(build::new_window(&window)),
+                "new-window -d -P -c /w -F FMT -n dev-1 -t =cao-a: -- /bin/cao _exec /r/x.json",
+            ),
+            (
+                command_line(&build::paste("cao-1-2", "%3", &["Enter"])),
+                "load-buffer -b cao-1-2 - ; paste-buffer -d -p -b cao-1-2 -t %3 ; send-keys -t %3 Enter",
+            ),
+            (
+                command_line(&build::paste("cao-1-2", "%3", &[])),
+                "load-buffer -b cao-1-2 - ; paste-buffer -d -p -b cao-1-2 -t %3",
+            ),
+            (
+                one(build::send_keys("%3", &["Escape", "C-c"])),
+                "send-keys -t %3 Escape C-c",
+            ),
+            (one(build::capture("%3", false)), "capture-pane -p -J -t %3"),
+            (
+                one(build::capture("%3", true)),
+                "capture-pane -p -J -S - -t %3",
+            ),
+            (
+                one(build::pipe_pane("%3", "exec cao _watch x")),
+                "pipe-pane -O -t %3 'exec cao _watch x'",
+            ),
+            (one(build::list_panes()), "list-panes -a -F FMT"),
+            (one(build::pane("%3")), "display-message -p -t %3 FMT"),
+            (one(build::has_session("cao-a")), "has-session -t =cao-a"),
+            (one(build::kill_session("cao-a")), "kill-session -t =cao-a"),
+            (one(build::kill_window("@2")), "kill-window -t @2"),
+            (
+                one(build::list_sessions()),
+                "list-sessions -F #{session_name}",
+            ),
+            (one(build::attach("cao-a")), "attach-session -t =cao-a"),
+        ];
+        for (built, expected) in expected {
+            assert_eq!(built, expected);
+        }
     }
 }
