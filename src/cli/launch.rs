@@ -62,22 +62,12 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut attach = std::process::Command::new("tmux");
-    if let Some(socket) = engine.tmux().socket() {
-        attach.args(["-L", socket]);
-    }
-    let status = attach
-        .args(["attach-session", "-t", &format!("={}", record.session)])
-        .env_remove("TMUX")
-        .status()
-        .context("cannot run tmux attach-session")?;
-    if !status.success() {
-        bail!(
+    engine.attach(&record.session).with_context(|| {
+        format!(
             "tmux could not attach; the agent is running in session {} (terminal {})",
-            record.session,
-            record.id
-        );
-    }
+            record.session, record.id
+        )
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

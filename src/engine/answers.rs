@@ -86,7 +86,7 @@ impl Engine {
                 "answer read from the screen: {why}"
             );
         }
-        let text = self.tmux.capture_all(&record.pane_id)?;
+        let text = self.mux.capture_all(&record.pane_id)?;
         Ok(Answer {
             text: provider.last_response(&text)?,
             source: AnswerSource::Screen,

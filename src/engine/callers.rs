@@ -9,12 +9,12 @@
 //!   CLI cannot be told: a **mailbox** — a terminal with no pane that lives as long as its MCP
 //!   server; its messages wait until the caller collects them (`wait_for_messages`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Engine, EngineError, watcher};
 use crate::env;
+use crate::mux::PaneInfo;
 use crate::store::{Message, TerminalKind, TerminalRecord, now_ms};
-use crate::tmux::PaneInfo;
 
 /// Profile name shown for terminals cao did not start.
 pub const ADOPTED_PROFILE: &str = "(adopted)";
@@ -98,6 +98,16 @@ pub(crate) fn process_alive(pid: u32) -> bool {
         .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
 }
 
+/// Kills process `pid` (SIGKILL), when it names one process.
+pub(crate) fn kill_process(pid: u32) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+}
+
 impl Engine {
     /// The terminal of an MCP server's caller, made one if it is not yet: its cao terminal,
     /// else its tmux pane adopted (unless `CAO_ADOPT=false`), else a mailbox owned by this
@@ -109,7 +119,7 @@ impl Engine {
         let from_client = client.and_then(provider_for_client);
         if env::flag_or(env::CAO_ADOPT, true)
             && let Some(pane_id) = env::non_empty(env::TMUX_PANE)
-            && let Some(pane) = self.tmux.pane(&pane_id).unwrap_or(None)
+            && let Some(pane) = self.mux.pane(&pane_id).unwrap_or(None)
             && is_ancestor(pane.pid)
         {
             match from_client.or_else(|| provider_for_command(&pane.current_command)) {
@@ -216,19 +226,19 @@ impl Engine {
     ) -> Result<Vec<Message>, EngineError> {
         let record = self.terminal(id)?;
         let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
-        let started = Instant::now();
+        let started = self.clock.now();
         let deadline = started + timeout;
-        loop {
+        let messages = self.wait_until(deadline, MAILBOX_TICK, Some(&mut waiter), || {
             let messages = self.take_messages(id)?;
-            if !messages.is_empty()
-                || Instant::now() >= deadline
-                || cancel.load(std::sync::atomic::Ordering::SeqCst)
-            {
-                return Ok(messages);
+            let now = self.clock.now();
+            let cancelled = cancel.load(std::sync::atomic::Ordering::SeqCst);
+            if !messages.is_empty() || now >= deadline || cancelled {
+                return Ok::<_, EngineError>(Some(messages));
             }
-            progress(started.elapsed());
-            waiter.wait(MAILBOX_TICK.min(deadline.saturating_duration_since(Instant::now())));
-        }
+            progress(now - started);
+            Ok(None)
+        })?;
+        Ok(messages.unwrap_or_default())
     }
 
     /// The terminals a caller sees in `list_terminals`: a cao terminal, its session's; a

@@ -12,12 +12,12 @@
 //! lone message is typed exactly as sent.
 
 use std::fs::{File, TryLockError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Engine, EngineError};
+use super::{Clock, Engine, EngineError, wait};
+use crate::mux::MuxError;
 use crate::providers::{self, Status};
 use crate::store::{Message, TerminalKind, TerminalRecord};
-use crate::tmux::TmuxError;
 
 /// What one delivery attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +36,14 @@ struct DeliveryLock(File);
 impl DeliveryLock {
     fn acquire(engine: &Engine, receiver: &str) -> Result<DeliveryLock, EngineError> {
         let path = engine.run_dir()?.join(format!("{receiver}.lock"));
-        DeliveryLock::acquire_at(&path, receiver, LOCK_WAIT)
+        DeliveryLock::acquire_at(engine.clock.as_ref(), &path, receiver, LOCK_WAIT)
     }
 
     fn acquire_at(
+        clock: &dyn Clock,
         path: &std::path::Path,
         receiver: &str,
-        wait: Duration,
+        patience: Duration,
     ) -> Result<DeliveryLock, EngineError> {
         let file = File::options()
             .create(true)
@@ -56,27 +57,24 @@ impl DeliveryLock {
         // Holders keep it for one delivery (a capture, a paste, a few seconds at most to see
         // the turn taken). A holder that is stopped, not dead, would keep it forever: give up
         // after LOCK_WAIT rather than hang; the messages stay queued for the next try.
-        let deadline = Instant::now() + wait;
-        loop {
+        let locked = wait::wait_until(clock, clock.now() + patience, LOCK_POLL, None, || {
             // An exclusive flock(2) on Unix, as other cao processes take it.
             match file.try_lock() {
-                Ok(()) => return Ok(DeliveryLock(file)),
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(source)) => {
-                    return Err(EngineError::Io {
-                        what: format!("cannot lock {}", path.display()),
-                        source,
-                    });
-                }
+                Ok(()) => Ok(Some(())),
+                Err(TryLockError::WouldBlock) => Ok(None),
+                Err(TryLockError::Error(source)) => Err(EngineError::Io {
+                    what: format!("cannot lock {}", path.display()),
+                    source,
+                }),
             }
-            if Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    id: receiver.to_string(),
-                    seconds: wait.as_secs(),
-                    what: "be free of another cao process typing into it",
-                });
-            }
-            std::thread::sleep(LOCK_POLL);
+        })?;
+        match locked {
+            Some(()) => Ok(DeliveryLock(file)),
+            None => Err(EngineError::Timeout {
+                id: receiver.to_string(),
+                seconds: patience.as_secs(),
+                what: "be free of another cao process typing into it",
+            }),
         }
     }
 }
@@ -139,7 +137,7 @@ impl Engine {
         if answered_recently {
             return Ok(());
         }
-        self.tmux.send_keys(&record.pane_id, keys)?;
+        self.mux.send_keys(&record.pane_id, keys)?;
         let _ = std::fs::write(&note, format!("{fingerprint} {now}"));
         Ok(())
     }
@@ -209,15 +207,15 @@ impl Engine {
         pane: &str,
         text: &str,
         provider: &dyn providers::Provider,
-    ) -> Result<(), TmuxError> {
+    ) -> Result<(), MuxError> {
         let submit = provider.submit();
         let enters = vec!["Enter"; submit.enters as usize];
         if submit.pause.is_zero() {
-            return self.tmux.paste(pane, text, &enters);
+            return self.mux.paste(pane, text, &enters);
         }
-        self.tmux.paste(pane, text, &[])?;
-        std::thread::sleep(submit.pause);
-        self.tmux.send_keys(pane, &enters)
+        self.mux.paste(pane, text, &[])?;
+        self.clock.pause(submit.pause, None);
+        self.mux.send_keys(pane, &enters)
     }
 
     /// Waits until the CLI has visibly taken the typed turn: it is busy, or a new answer is on
@@ -226,23 +224,22 @@ impl Engine {
     fn confirm_submitted(&self, pane: &str, provider: &dyn providers::Provider, before: &str) {
         let before_answer = provider.last_response(before).ok();
         let taken = || {
-            let deadline = Instant::now() + SUBMIT_CONFIRM;
-            while Instant::now() < deadline {
-                std::thread::sleep(CONFIRM_POLL);
-                let Ok(screen) = self.tmux.capture(pane, None) else {
-                    return true; // The pane is gone; nothing more to confirm.
+            let deadline = self.clock.now() + SUBMIT_CONFIRM;
+            // The first look after a pause: the CLI has not drawn anything yet.
+            self.clock.pause(CONFIRM_POLL, None);
+            let Ok(taken) = self.wait_until(deadline, CONFIRM_POLL, None, || {
+                let Ok(screen) = self.mux.capture(pane) else {
+                    return Ok::<_, std::convert::Infallible>(Some(())); // The pane is gone.
                 };
-                if !provider.status(&screen).accepts_input()
-                    || provider.last_response(&screen).ok() != before_answer
-                {
-                    return true;
-                }
-            }
-            false
+                let taken = !provider.status(&screen).accepts_input()
+                    || provider.last_response(&screen).ok() != before_answer;
+                Ok(taken.then_some(()))
+            });
+            taken.is_some()
         };
         if !taken() {
             tracing::debug!(pane, "turn not taken; pressing Enter once more");
-            let _ = self.tmux.send_keys(pane, &["Enter"]);
+            let _ = self.mux.send_keys(pane, &["Enter"]);
             if !taken() {
                 tracing::warn!(pane, "the CLI did not visibly take the typed turn");
             }
@@ -324,6 +321,8 @@ fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
+
     use crate::store::MessageStatus;
 
     fn msg(id: i64, sender: &str, body: &str) -> Message {
@@ -343,17 +342,19 @@ mod tests {
     fn a_held_delivery_lock_is_waited_for_then_given_up() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("abcd1234.lock");
-        let held = DeliveryLock::acquire_at(&path, "abcd1234", Duration::from_secs(1)).unwrap();
+        let clock = super::wait::SystemClock;
+        let held =
+            DeliveryLock::acquire_at(&clock, &path, "abcd1234", Duration::from_secs(1)).unwrap();
         // Held elsewhere (a stopped process, say): a bounded wait, then a clear error.
         let started = Instant::now();
-        let err = DeliveryLock::acquire_at(&path, "abcd1234", Duration::from_millis(200))
+        let err = DeliveryLock::acquire_at(&clock, &path, "abcd1234", Duration::from_millis(200))
             .err()
             .expect("the lock is held");
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert!(err.to_string().contains("another cao process"), "{err}");
         // Released: the next one gets it at once.
         drop(held);
-        DeliveryLock::acquire_at(&path, "abcd1234", Duration::ZERO).unwrap();
+        DeliveryLock::acquire_at(&clock, &path, "abcd1234", Duration::ZERO).unwrap();
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::config::{Config, ProviderSettings, Setting};
 use crate::env;
+use crate::mux::WindowSpec;
 use crate::providers::{self, LaunchSpec, ProviderError};
 use crate::store::{TerminalKind, TerminalRecord, now_ms};
 
@@ -86,7 +87,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         check_message(message)?;
     }
 
-    let tmux = engine.tmux();
+    let mux = engine.mux.as_ref();
     let caller_session = req
         .caller
         .as_ref()
@@ -94,14 +95,14 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         // their own, which `cao shutdown` may end without touching the user's session.
         .filter(|c| req.join_caller_session && c.kind == TerminalKind::Created)
         .map(|c| c.session.clone())
-        .filter(|s| tmux.has_session(s).unwrap_or(false));
+        .filter(|s| mux.has_session(s).unwrap_or(false));
     let id = new_terminal_id();
     let session = match (&caller_session, &req.session_name) {
         (Some(s), _) => s.clone(),
         (None, Some(name)) => {
             validate_session_name(name)?;
             let name = super::cao_session_name(name);
-            if tmux.has_session(&name)? {
+            if mux.has_session(&name)? {
                 return Err(EngineError::SessionExists(name));
             }
             name
@@ -132,7 +133,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     let mut child_env = inherited_env();
     child_env.insert(env::CAO_TERMINAL_ID.into(), id.clone());
     child_env.insert(env::CAO_HOME.into(), engine.home().display().to_string());
-    if let Some(socket) = tmux.socket() {
+    if let Some(socket) = mux.socket() {
         child_env.insert(env::CAO_TMUX_SOCKET.into(), socket.to_string());
     }
     if req.yolo {
@@ -164,10 +165,16 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     ];
     let window_name = format!("{}-{}", profile.name, id);
     let cwd = working_dir.display().to_string();
+    let window = WindowSpec {
+        session: &session,
+        name: &window_name,
+        cwd: &cwd,
+        argv: &tmux_argv,
+    };
     let pane = if caller_session.is_some() {
-        tmux.new_window(&session, &window_name, &cwd, &tmux_argv)
+        mux.new_window(&window)
     } else {
-        tmux.new_session(&session, &window_name, &cwd, &tmux_argv)
+        mux.new_session(&window)
     };
     let pane = match pane {
         Ok(p) => p,
@@ -202,7 +209,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     }
     if let Err(e) = watcher::arm(engine, &record) {
         // The CLI may already have exited and taken its window with it.
-        if engine.tmux().pane(&record.pane_id)?.is_none() {
+        if engine.mux.pane(&record.pane_id)?.is_none() {
             return Err(engine.exited(&record, "while starting"));
         }
         return Err(e);
@@ -213,7 +220,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
 
 fn default_working_dir(engine: &Engine, caller: Option<&TerminalRecord>) -> PathBuf {
     if let Some(caller) = caller
-        && let Ok(Some(pane)) = engine.tmux().pane(&caller.pane_id)
+        && let Ok(Some(pane)) = engine.mux.pane(&caller.pane_id)
     {
         return PathBuf::from(pane.current_path);
     }

@@ -7,21 +7,25 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::env;
+use crate::mux::{Mux, MuxError, PaneInfo, TmuxCli};
 use crate::profiles::{self, Profile, ProfileError};
 use crate::providers::{self, Exit, McpServer, Provider, ProviderError, ProviderId, Status};
 use crate::store::{Message, MessageStatus, Store, StoreError, TerminalKind, TerminalRecord};
-use crate::tmux::{PaneInfo, Tmux, TmuxError};
+use wait::Clock;
 
 mod answers;
 mod callers;
 mod inbox;
 mod launch;
+#[cfg(test)]
+mod scenarios;
+mod wait;
 pub mod watcher;
 pub mod workdir;
 
@@ -104,7 +108,7 @@ pub enum EngineError {
     Provider(#[from] ProviderError),
     /// tmux failure.
     #[error(transparent)]
-    Tmux(#[from] TmuxError),
+    Mux(#[from] MuxError),
     /// State store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -306,27 +310,36 @@ pub fn home_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".cao"))
 }
 
-/// The orchestrator: a state store plus a tmux server.
+/// The orchestrator: a state store plus a multiplexer (tmux) and a clock.
 pub struct Engine {
     home: PathBuf,
-    tmux: Tmux,
+    mux: Arc<dyn Mux>,
+    clock: Arc<dyn Clock>,
     store: Mutex<Store>,
 }
 
 impl Engine {
     /// The engine for the environment's `CAO_HOME` and `CAO_TMUX_SOCKET`.
     pub fn from_env() -> Result<Engine, EngineError> {
-        Engine::new(home_dir(), Tmux::from_env())
+        Engine::new(home_dir(), Arc::new(TmuxCli::from_env()))
     }
 
-    /// An engine over an explicit state directory and tmux server.
-    pub fn new(home: PathBuf, tmux: Tmux) -> Result<Engine, EngineError> {
+    /// An engine over an explicit state directory and multiplexer, on the system clock.
+    pub fn new(home: PathBuf, mux: Arc<dyn Mux>) -> Result<Engine, EngineError> {
         let store = Store::open(&home)?;
         Ok(Engine {
             home,
-            tmux,
+            mux,
+            clock: wait::system(),
             store: Mutex::new(store),
         })
+    }
+
+    /// The same engine on another clock (a test's, whose pauses take no time).
+    #[cfg(test)]
+    fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
+        self.clock = clock;
+        self
     }
 
     /// The state directory.
@@ -334,9 +347,10 @@ impl Engine {
         &self.home
     }
 
-    /// The tmux server.
-    pub fn tmux(&self) -> &Tmux {
-        &self.tmux
+    /// Gives this process's terminal to a client of `session` (`cao launch`), until the user
+    /// detaches.
+    pub fn attach(&self, session: &str) -> Result<(), EngineError> {
+        Ok(self.mux.attach(session)?)
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -390,7 +404,7 @@ impl Engine {
         Ok(match (record.kind, panes) {
             (TerminalKind::Mailbox, _) => record.owner_pid.is_some_and(callers::process_alive),
             (_, Some(panes)) => panes.iter().any(|p| p.pane_id == record.pane_id),
-            (_, None) => self.tmux.pane(&record.pane_id)?.is_some(),
+            (_, None) => self.mux.pane(&record.pane_id)?.is_some(),
         })
     }
 
@@ -491,43 +505,38 @@ impl Engine {
             other => other?,
         };
         let provider = providers::get(&record.provider)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = self.clock.now() + timeout;
         // Woken by the watcher when the pane's output settles; the tick covers a lost ring.
         let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
-        loop {
+        let ready = self.wait_until(deadline, START_TICK, Some(&mut waiter), || {
             let Some(screen) = self.screen(&record)? else {
                 return Err(self.exited(&record, "while starting"));
             };
             if provider.startup_keys(&screen).is_some() {
                 self.answer_dialog(&record, provider)?;
-            } else {
-                let status = provider.status(&screen);
-                if status.accepts_input() {
-                    return Ok(status);
-                }
+                return Ok(None);
             }
-            if Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    id: id.to_string(),
-                    seconds: timeout.as_secs(),
-                    what: "become ready",
-                });
-            }
-            waiter.wait(START_TICK.min(deadline.saturating_duration_since(Instant::now())));
-        }
+            let status = provider.status(&screen);
+            Ok(status.accepts_input().then_some(status))
+        })?;
+        ready.ok_or_else(|| EngineError::Timeout {
+            id: id.to_string(),
+            seconds: timeout.as_secs(),
+            what: "become ready",
+        })
     }
 
     /// The visible screen, or `None` when the pane is gone.
     fn screen(&self, record: &TerminalRecord) -> Result<Option<String>, EngineError> {
-        match self.tmux.capture(&record.pane_id, None) {
+        match self.mux.capture(&record.pane_id) {
             Ok(s) => Ok(Some(s)),
-            Err(TmuxError::NoServer(_)) => Ok(None),
+            Err(MuxError::NoServer { .. }) => Ok(None),
             // A failed capture is a gone pane only if tmux no longer lists it: a capture can
             // fail for a moment on a loaded machine, and taking that for an exit would make
             // cao forget a live terminal.
-            Err(e @ TmuxError::Failed { .. }) => match self.tmux.pane(&record.pane_id) {
-                Ok(None) | Err(TmuxError::NoServer(_)) => Ok(None),
-                Ok(Some(_)) => match self.tmux.capture(&record.pane_id, None) {
+            Err(e @ MuxError::Failed { .. }) => match self.mux.pane(&record.pane_id) {
+                Ok(None) | Err(MuxError::NoServer { .. }) => Ok(None),
+                Ok(Some(_)) => match self.mux.capture(&record.pane_id) {
                     Ok(s) => Ok(Some(s)),
                     Err(_) => Err(e.into()),
                 },
@@ -590,7 +599,7 @@ impl Engine {
         match mode {
             OutputMode::Full => {
                 let record = self.terminal(id)?;
-                Ok(self.tmux.capture_all(&record.pane_id)?)
+                Ok(self.mux.capture_all(&record.pane_id)?)
             }
             OutputMode::Last => Ok(self.answer(id)?.text),
         }
@@ -608,7 +617,7 @@ impl Engine {
     /// not terminals on screen and are left out). Terminals whose window is gone are cleaned
     /// up here (tmux is the truth for liveness).
     pub fn list(&self) -> Result<Vec<TerminalView>, EngineError> {
-        let panes = self.tmux.list_panes()?;
+        let panes = self.mux.list_panes()?;
         let records = self.store().terminals()?;
         let mut views = Vec::new();
         for record in records {
@@ -683,19 +692,16 @@ impl Engine {
         let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
         let asked = match provider.exit() {
             Exit::Text(text) => self.type_turn(&record.pane_id, text, provider),
-            Exit::Keys(keys) => self.tmux.send_keys(&record.pane_id, keys),
+            Exit::Keys(keys) => self.mux.send_keys(&record.pane_id, keys),
         };
         if asked.is_ok() {
-            let deadline = Instant::now() + EXIT_GRACE;
-            while Instant::now() < deadline {
-                if self.tmux.pane(&record.pane_id)?.is_none() {
-                    break;
-                }
-                waiter.wait(EXIT_TICK.min(deadline.saturating_duration_since(Instant::now())));
-            }
+            let deadline = self.clock.now() + EXIT_GRACE;
+            self.wait_until(deadline, EXIT_TICK, Some(&mut waiter), || {
+                Ok::<_, EngineError>(self.mux.pane(&record.pane_id)?.is_none().then_some(()))
+            })?;
         }
-        if self.tmux.pane(&record.pane_id)?.is_some() {
-            self.tmux.kill_window(&record.window_id)?;
+        if self.mux.pane(&record.pane_id)?.is_some() {
+            self.mux.kill_window(&record.window_id)?;
         }
         self.forget(&record, "was closed")
     }
@@ -708,9 +714,9 @@ impl Engine {
         // Alt-Escape to OpenCode and Copilot CLI, which then do not interrupt.
         for (i, key) in provider.interrupt_keys().iter().enumerate() {
             if i > 0 {
-                std::thread::sleep(INTERRUPT_KEY_GAP);
+                self.clock.pause(INTERRUPT_KEY_GAP, None);
             }
-            self.tmux.send_keys(&record.pane_id, &[key])?;
+            self.mux.send_keys(&record.pane_id, &[key])?;
         }
         Ok(())
     }
@@ -718,7 +724,7 @@ impl Engine {
     /// Kills every cao session (names starting `cao-`) after asking each agent to exit.
     pub fn shutdown_all(&self) -> Result<Vec<String>, EngineError> {
         let sessions: Vec<String> = self
-            .tmux
+            .mux
             .list_sessions()?
             .into_iter()
             .filter(|s| s.starts_with(SESSION_PREFIX))
@@ -727,7 +733,7 @@ impl Engine {
             self.shutdown_session(s)?;
         }
         // Records of terminals whose server is already gone.
-        let live = self.tmux.list_panes()?;
+        let live = self.mux.list_panes()?;
         // Read first: a store guard held across the loop would deadlock the deletes below.
         let records = self.store().terminals()?;
         for record in records {
@@ -745,7 +751,7 @@ impl Engine {
         // user's own session, even one holding an adopted supervisor, is never killed.
         let named = cao_session_name(session);
         let session = named.as_str();
-        if !self.tmux.has_session(session)? {
+        if !self.mux.has_session(session)? {
             return Err(EngineError::UnknownSession(session.to_string()));
         }
         let (records, adopted): (Vec<TerminalRecord>, Vec<TerminalRecord>) = self
@@ -764,24 +770,35 @@ impl Engine {
         for record in &records {
             if let Ok(provider) = providers::get(&record.provider) {
                 let _ = self
-                    .tmux
+                    .mux
                     .send_keys(&record.pane_id, provider.interrupt_keys());
             }
         }
         let pids: Vec<u32> = self
-            .tmux
+            .mux
             .list_panes()?
             .into_iter()
             .filter(|p| p.session == session)
             .map(|p| p.pid)
             .collect();
-        self.tmux.kill_session(session)?;
+        self.mux.kill_session(session)?;
         // tmux sends SIGHUP to the panes; make sure nothing we started outlives the session.
-        wait_for_exit(&pids, EXIT_GRACE);
+        self.wait_for_exit(&pids, EXIT_GRACE);
         for record in &records {
             self.forget(record, "was shut down")?;
         }
         Ok(())
+    }
+
+    /// Waits (bounded) for processes to exit; SIGKILLs any that outlive the grace period.
+    fn wait_for_exit(&self, pids: &[u32], grace: Duration) {
+        let Ok(_) = self.wait_until(self.clock.now() + grace, POLL, None, || {
+            let gone = !pids.iter().any(|p| callers::process_alive(*p));
+            Ok::<_, std::convert::Infallible>(gone.then_some(()))
+        });
+        for pid in pids.iter().filter(|p| callers::process_alive(**p)) {
+            callers::kill_process(*pid);
+        }
     }
 
     /// Makes sure the terminal's inbox watcher is running (re-arms it if it died).
@@ -792,7 +809,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let piped = match pane {
             Some(p) => p.piped,
-            None => match self.tmux.pane(&record.pane_id)? {
+            None => match self.mux.pane(&record.pane_id)? {
                 Some(p) => p.piped,
                 None => return Ok(()),
             },
@@ -821,7 +838,7 @@ impl Engine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<HandoffOutcome, EngineError> {
         check_message(&task)?;
-        let started = Instant::now();
+        let started = self.clock.now();
         let deadline = started + timeout;
         req.initial_message = Some(task);
         let record = self.create_terminal(req)?;
@@ -836,7 +853,7 @@ impl Engine {
             .unwrap_or_default();
         let keeps_record = self.read_record(&record, provider).is_some();
         let mut last_status: Option<Status> = None;
-        let mut last_beat = Instant::now();
+        let mut last_beat = started;
         let mut screen_status = Status::Processing;
         let mut screen_read_at: Option<Instant> = None;
         // Whether a doorbell rang since the screen was last read: without one (no output, no
@@ -874,7 +891,8 @@ impl Engine {
             // The screen, when it may have changed (a doorbell rang): before the task is
             // typed and for screen-only CLIs at once; with a record at most every
             // SCREEN_TICK. A slow safety tick reads it regardless.
-            let since_read = screen_read_at.map_or(Duration::MAX, |at| at.elapsed());
+            let now = self.clock.now();
+            let since_read = screen_read_at.map_or(Duration::MAX, |at| now - at);
             let screen_due = if delivered && keeps_record {
                 rung && since_read >= SCREEN_TICK || since_read >= SCREEN_SAFETY_TICK
             } else {
@@ -884,7 +902,7 @@ impl Engine {
                 let Some(screen) = self.screen(&record)? else {
                     return Err(self.exited(&record, "before finishing the task"));
                 };
-                screen_read_at = Some(Instant::now());
+                screen_read_at = Some(self.clock.now());
                 rung = false;
                 screen_status = provider.status(&screen);
                 if !delivered {
@@ -920,14 +938,15 @@ impl Engine {
             } else {
                 Status::Processing
             };
-            if last_status != Some(status) || last_beat.elapsed() >= Duration::from_secs(5) {
+            let now = self.clock.now();
+            if last_status != Some(status) || now - last_beat >= Duration::from_secs(5) {
                 progress(Progress {
                     terminal_id: id.clone(),
                     status,
-                    elapsed: started.elapsed(),
+                    elapsed: now - started,
                 });
                 last_status = Some(status);
-                last_beat = Instant::now();
+                last_beat = now;
             }
             if delivered {
                 let finished = if record_ended {
@@ -936,13 +955,13 @@ impl Engine {
                     // The record never showed the turn end: after a grace time with the
                     // screen finished, the screen answers (and the result says so).
                     if screen_status == Status::Completed {
-                        screen_done_since.get_or_insert_with(Instant::now).elapsed() >= RECORD_GRACE
+                        now - *screen_done_since.get_or_insert(now) >= RECORD_GRACE
                     } else {
                         screen_done_since = None;
                         false
                     }
                 } else if screen_status == Status::Completed {
-                    let text = self.tmux.capture_all(&record.pane_id)?;
+                    let text = self.mux.capture_all(&record.pane_id)?;
                     let output = provider.last_response(&text).map_err(|e| e.to_string());
                     let agreed = answer_seen.as_ref() == Some(&output);
                     answer_seen = Some(output);
@@ -962,7 +981,7 @@ impl Engine {
                     });
                 }
             }
-            if Instant::now() >= deadline {
+            if self.clock.now() >= deadline {
                 return Err(EngineError::Timeout {
                     id,
                     seconds: timeout.as_secs(),
@@ -976,7 +995,8 @@ impl Engine {
             } else {
                 SCREEN_ONLY_TICK
             };
-            rung |= waiter.wait(tick.min(deadline.saturating_duration_since(Instant::now())));
+            let left = deadline.saturating_duration_since(self.clock.now());
+            rung |= self.clock.pause(tick.min(left), Some(&mut waiter));
         }
     }
 
@@ -1063,18 +1083,15 @@ impl Engine {
         id: i64,
         patience: Duration,
     ) -> Result<MessageStatus, EngineError> {
-        let deadline = Instant::now() + patience;
-        loop {
-            let status = self
+        let mut status = MessageStatus::Pending;
+        let done = self.wait_until(self.clock.now() + patience, POLL, None, || {
+            status = self
                 .message(id)?
                 .map_or(MessageStatus::Failed, |m| m.status);
-            if matches!(status, MessageStatus::Delivered | MessageStatus::Failed)
-                || Instant::now() >= deadline
-            {
-                return Ok(status);
-            }
-            std::thread::sleep(POLL);
-        }
+            let done = matches!(status, MessageStatus::Delivered | MessageStatus::Failed);
+            Ok::<_, EngineError>(done.then_some(status))
+        })?;
+        Ok(done.unwrap_or(status))
     }
 
     /// Every message sent to a terminal.
@@ -1168,20 +1185,6 @@ pub fn check_message(body: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Waits (bounded) for processes to exit; SIGKILLs any that outlive the grace period.
-fn wait_for_exit(pids: &[u32], grace: Duration) {
-    let alive = |pid: u32| unsafe { libc::kill(pid as i32, 0) == 0 };
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && pids.iter().any(|p| alive(*p)) {
-        std::thread::sleep(POLL);
-    }
-    for pid in pids.iter().filter(|p| alive(**p)) {
-        unsafe {
-            libc::kill(*pid as i32, libc::SIGKILL);
-        }
-    }
-}
-
 /// MCP servers given to every CLI cao starts: cao's own (so workers can always reply), then
 /// the profile's, unless the profile already declares a server named `cao`.
 pub fn mcp_servers_for(
@@ -1199,7 +1202,7 @@ pub fn mcp_servers_for(
         let mut env = BTreeMap::new();
         env.insert(env::CAO_TERMINAL_ID.to_string(), terminal_id.to_string());
         env.insert(env::CAO_HOME.to_string(), engine.home.display().to_string());
-        if let Some(socket) = engine.tmux.socket() {
+        if let Some(socket) = engine.mux.socket() {
             env.insert(env::CAO_TMUX_SOCKET.to_string(), socket.to_string());
         }
         servers.insert(providers::CAO_SERVER.to_string(), McpServer::cao(env));

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::{Delivery, Engine, EngineError};
 use crate::env;
+use crate::mux::shell_quote;
 use crate::providers;
 use crate::store::TerminalRecord;
-use crate::tmux::shell_quote;
 
 /// Quiet time after output before the screen is read.
 const SETTLE: Duration = Duration::from_millis(12);
@@ -43,7 +43,7 @@ pub fn arm(engine: &Engine, record: &TerminalRecord) -> Result<(), EngineError> 
         env::CAO_HOME,
         shell_quote(&engine.home().display().to_string())
     );
-    if let Some(socket) = engine.tmux().socket() {
+    if let Some(socket) = engine.mux.socket() {
         command.push_str(&format!(
             "{}={} ",
             env::CAO_TMUX_SOCKET,
@@ -60,7 +60,7 @@ pub fn arm(engine: &Engine, record: &TerminalRecord) -> Result<(), EngineError> 
     ));
     // The new watcher writes its pid when it starts; until then it counts as alive.
     let _ = std::fs::remove_file(pid_file(engine, &record.id));
-    engine.tmux().pipe_pane(&record.pane_id, &command)?;
+    engine.mux.pipe_pane(&record.pane_id, &command)?;
     Ok(())
 }
 
@@ -261,7 +261,7 @@ fn check(engine: &Engine, record: &TerminalRecord, was_ready: bool) -> bool {
     let Ok(provider) = providers::get(&record.provider) else {
         return was_ready;
     };
-    let Ok(screen) = engine.tmux().capture(&record.pane_id, None) else {
+    let Ok(screen) = engine.mux.capture(&record.pane_id) else {
         return was_ready;
     };
     if provider.startup_keys(&screen).is_some() {
@@ -289,7 +289,7 @@ fn on_pane_closed(
     record: &TerminalRecord,
     ready: bool,
 ) -> Result<(), EngineError> {
-    if engine.tmux().pane(&record.pane_id)?.is_some() {
+    if engine.mux.pane(&record.pane_id)?.is_some() {
         return Ok(()); // Re-armed by someone else; the new watcher takes over.
     }
     let task = engine

@@ -38,7 +38,7 @@ pub fn hook_argv(cao_home: &Path, terminal_id: &str, event: &str) -> Vec<String>
 pub fn hook_command(cao_home: &Path, terminal_id: &str, event: &str) -> String {
     hook_argv(cao_home, terminal_id, event)
         .iter()
-        .map(|arg| crate::tmux::shell_quote(arg))
+        .map(|arg| crate::mux::shell_quote(arg))
         .collect::<Vec<_>>()
         .join(" ")
 }
