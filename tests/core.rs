@@ -352,3 +352,59 @@ fn a_cli_that_exits_at_once_is_reported_as_exited() {
         assert!(cao.list().is_empty());
     }
 }
+
+#[test]
+fn install_asks_at_a_terminal_and_installs_only_on_yes() {
+    let cao = Cao::new();
+    let profile = "---\nname: asked\ndescription: d\nallowedTools: ['*']\n---\nDo it.\n";
+    std::fs::write(cao.work.path().join("asked.md"), profile).unwrap();
+    let installed = cao.home.path().join("profiles/asked.md");
+    for (session, answer) in [("no", "n"), ("yes", "y")] {
+        // As a user runs it: in a terminal (a tmux pane), answering the question.
+        let home = format!("CAO_HOME={}", cao.home.path().display());
+        let user = format!("HOME={}", cao.user_home.path().display());
+        let bin = common::cao_bin().display().to_string();
+        let work = cao.work.path().display().to_string();
+        let out = cao.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &work,
+            "env",
+            &home,
+            &user,
+            "CAO_LOG=off",
+            &bin,
+            "install",
+            "asked.md",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let screen = || {
+            let out = cao.tmux(&["capture-pane", "-p", "-t", session]);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        wait_for("the question", Duration::from_secs(20), || {
+            screen().contains("install it? [y/N]")
+        });
+        assert!(screen().contains("! allowedTools lets every tool run without asking"));
+        cao.tmux(&["send-keys", "-t", session, answer, "Enter"]);
+        wait_for("cao install to end", Duration::from_secs(20), || {
+            !cao.tmux(&["has-session", "-t", session]).status.success()
+        });
+        assert_eq!(
+            installed.exists(),
+            answer == "y",
+            "after answering {answer}"
+        );
+    }
+}

@@ -586,7 +586,7 @@ fn exact_answer(worker: Cli, colorterm: ColorTerm) {
             ),
         )
         .unwrap();
-        rig.cao_ok(&["install", &profile.display().to_string()]);
+        rig.cao_ok(&["install", "--yes", &profile.display().to_string()]);
 
         rig.model.script(
             Rule::when("E2E-EXACT-TASK")

@@ -1,11 +1,12 @@
 //! `cao install SOURCE`: install an agent profile by name, file path or https URL, and write
 //! the agent file of a CLI that needs one (Kiro, Q, Copilot).
 
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use cao::config::Config;
 use cao::profiles::agent_files::FileAction;
-use cao::profiles::install::{self, InstallRequest};
+use cao::profiles::install::{self, InstallRequest, SourceKind};
 
 /// Arguments of `cao install`.
 #[derive(Debug, clap::Args)]
@@ -23,15 +24,20 @@ pub struct Args {
     /// local test servers.
     #[arg(long)]
     allow_http_loopback: bool,
+    /// Install without asking, after you have read what the profile grants (printed first).
+    /// Needed when cao cannot ask: no terminal on stdin.
+    #[arg(long, short = 'y')]
+    yes: bool,
     /// Print what was done as JSON.
     #[arg(long)]
     json: bool,
 }
 
-/// Installs the profile and reports what changed.
+/// Shows what the profile grants, asks (or needs `--yes`), installs it and reports what
+/// changed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cao::engine::home_dir())?;
-    let report = install::install(
+    let plan = install::plan(
         &config,
         &InstallRequest {
             source: args.source,
@@ -40,6 +46,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             allow_http_loopback: args.allow_http_loopback,
         },
     )?;
+    let from_url = matches!(plan.source(), SourceKind::Url(_));
+    if plan.needs_confirmation() || from_url {
+        eprintln!("{} from {} would grant:", plan.review.name, plan.origin());
+        for line in plan.review.lines().iter().skip(1) {
+            eprintln!("{line}");
+        }
+        if let Some(previous) = &plan.previous {
+            eprintln!("it replaces the installed profile; what changes:");
+            for line in plan.review.changes_from(previous) {
+                eprintln!("  {line}");
+            }
+        }
+    }
+    if plan.needs_confirmation() && !args.yes {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            anyhow::bail!(
+                "not installed: cao cannot ask for confirmation without a terminal; read what the profile grants (above) and pass --yes to install it"
+            );
+        }
+        eprint!("install it? [y/N] ");
+        let mut answer = String::new();
+        stdin.lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+            eprintln!("not installed");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let report = plan.apply()?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }

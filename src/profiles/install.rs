@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::agent_files::{self, AgentFileError, FileAction, Manifest};
+use super::agent_files::{self, AgentFile, AgentFileError, FileAction, Manifest};
 use super::discover::read_capped;
 use super::fetch::{self, FetchError, FetchPolicy};
+use super::review::Review;
 use super::{Discovery, ProfileError, ProfileSource, installed_dir, parse, validate_name};
 use crate::config::{self, Config};
 use crate::provider_id::ProviderId;
@@ -139,8 +140,78 @@ pub fn classify_source(source: &str) -> Result<SourceKind, InstallError> {
     Ok(SourceKind::Name(source.to_string()))
 }
 
-/// Installs a profile (see the module docs).
+/// An install checked and ready to write: nothing is written until [`InstallPlan::apply`].
+#[derive(Debug)]
+pub struct InstallPlan {
+    /// What the profile grants.
+    pub review: Review,
+    /// What the installed profile it replaces granted, when there is one and it differs.
+    pub previous: Option<Review>,
+    /// The profile's text.
+    text: String,
+    report: InstallReport,
+    planned: Vec<(AgentFile, FileAction)>,
+    manifest: Manifest,
+}
+
+impl InstallPlan {
+    /// Whether a person should read the review and agree before it is written: any profile
+    /// text new to the installed store, except a built-in one (part of cao itself). Writing
+    /// the agent file of an installed profile grants nothing new.
+    pub fn needs_confirmation(&self) -> bool {
+        let built_in = matches!(self.report.source, SourceKind::Name(_))
+            && self.report.origin.starts_with("built-in:");
+        !built_in && self.report.action != FileAction::Unchanged
+    }
+
+    /// Where the profile comes from.
+    pub fn source(&self) -> &SourceKind {
+        &self.report.source
+    }
+
+    /// The exact file or URL it was read from.
+    pub fn origin(&self) -> &str {
+        &self.report.origin
+    }
+
+    /// Writes the profile and its agent files.
+    pub fn apply(self) -> Result<InstallReport, InstallError> {
+        let InstallPlan {
+            text,
+            mut report,
+            planned,
+            mut manifest,
+            ..
+        } = self;
+        if report.action != FileAction::Unchanged {
+            agent_files::write_atomic(&report.stored, text.as_bytes()).map_err(|source| {
+                InstallError::Io {
+                    path: report.stored.clone(),
+                    source,
+                }
+            })?;
+        }
+        for (file, file_action) in planned {
+            if file_action != FileAction::Unchanged {
+                manifest.write(&file)?;
+            }
+            report.agent_files.push(AgentFileReport {
+                provider: file.provider,
+                path: file.path,
+                action: file_action,
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// Installs a profile (see the module docs) without asking: [`plan`] then apply.
 pub fn install(config: &Config, req: &InstallRequest) -> Result<InstallReport, InstallError> {
+    plan(config, req)?.apply()
+}
+
+/// Reads and checks everything an install needs, writing nothing.
+pub fn plan(config: &Config, req: &InstallRequest) -> Result<InstallPlan, InstallError> {
     if let Some(p) = &req.provider {
         let valid = ProviderId::names();
         if !valid.contains(&p.as_str()) {
@@ -199,7 +270,7 @@ pub fn install(config: &Config, req: &InstallRequest) -> Result<InstallReport, I
                 .filter(|p| ProviderId::names().contains(&p.as_str()))
         })
         .or_else(|| config.default_provider.as_ref().map(|s| s.value.clone()));
-    let mut manifest = Manifest::load(&config.home);
+    let manifest = Manifest::load(&config.home);
     let mut planned = Vec::new();
     if let Some(provider) = &target
         && let Some(file) = agent_files::render(provider, &profile, &stored, config)?
@@ -207,32 +278,27 @@ pub fn install(config: &Config, req: &InstallRequest) -> Result<InstallReport, I
         let file_action = manifest.plan(&file, req.force)?;
         planned.push((file, file_action));
     }
-
-    if action != FileAction::Unchanged {
-        agent_files::write_atomic(&stored, text.as_bytes()).map_err(|source| InstallError::Io {
-            path: stored.clone(),
+    let review = Review::of(&profile);
+    let previous = std::fs::read_to_string(&stored)
+        .ok()
+        .filter(|old| *old != text)
+        .and_then(|old| parse(&old, &stored.display().to_string(), ProfileSource::BuiltIn).ok())
+        .map(|old| Review::of(&old));
+    Ok(InstallPlan {
+        review,
+        previous,
+        text,
+        report: InstallReport {
+            name: profile.name,
             source,
-        })?;
-    }
-    let mut agent_reports = Vec::new();
-    for (file, file_action) in planned {
-        if file_action != FileAction::Unchanged {
-            manifest.write(&file)?;
-        }
-        agent_reports.push(AgentFileReport {
-            provider: file.provider,
-            path: file.path,
-            action: file_action,
-        });
-    }
-    Ok(InstallReport {
-        name: profile.name,
-        source,
-        origin,
-        stored,
-        action,
-        agent_files: agent_reports,
-        warnings: profile.warnings,
+            origin,
+            stored,
+            action,
+            agent_files: Vec::new(),
+            warnings: profile.warnings,
+        },
+        planned,
+        manifest,
     })
 }
 

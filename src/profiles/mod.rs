@@ -20,6 +20,7 @@ mod discover;
 pub mod fetch;
 pub mod install;
 mod parse;
+pub mod review;
 
 pub use discover::{Discovery, Found, Scan};
 pub use parse::{KNOWN_KEYS, MAX_DEPTH, MAX_NODES, MAX_PROFILE_BYTES, parse};
