@@ -408,3 +408,50 @@ fn install_asks_at_a_terminal_and_installs_only_on_yes() {
         );
     }
 }
+
+#[test]
+fn a_tmux_socket_other_users_can_reach_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    // The tmux server of this test keeps its socket folder in a folder of the test's own.
+    let tmpdir = tempfile::tempdir().unwrap();
+    let cao = Cao::new().with_env("TMUX_TMPDIR", &tmpdir.path().display().to_string());
+    let launch = || {
+        let out = cao.run(&[
+            "launch",
+            "--headless",
+            "--yolo",
+            "--provider",
+            "fake",
+            "--agents",
+            "developer",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    assert!(
+        !launch().contains("tmux socket"),
+        "tmux's own private socket is not warned about"
+    );
+    let folder = std::fs::read_dir(tmpdir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("tmux-")
+        })
+        .expect("the server's socket folder");
+    let socket = folder.join(&cao.socket);
+    assert!(socket.exists(), "{}", socket.display());
+    // The user's group may now reach the server.
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let stderr = launch();
+    assert!(
+        stderr.contains("the tmux socket") && stderr.contains("can be used by other users"),
+        "{stderr}"
+    );
+}

@@ -595,3 +595,47 @@ async fn a_worker_gets_only_the_cao_tools_its_profile_allows() {
     assert_ne!(sent.is_error, Some(true), "{}", text(&sent));
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_of_a_handoff_holds_neither_the_task_nor_a_secret() {
+    const TASK: &str = "refactor the zanzibar-quokka module";
+    const KEY: &str = "sk-ant-test-7f3c9a1e5b";
+    for level in ["", "cao=debug"] {
+        // `""`: the default log level, as a user runs it.
+        let cao = Cao::new()
+            .with_env("CAO_LOG", level)
+            .with_env("ANTHROPIC_API_KEY", KEY);
+        let (client, _) = connect(&cao, &[]).await;
+        let result = call(
+            &client,
+            "handoff",
+            json!({"agent_profile": "developer", "message": TASK}),
+        )
+        .await;
+        assert_eq!(result.is_error, Some(false), "{}", text(&result));
+        // The worker got the key (it needs it) and the task; the log got neither.
+        assert!(text(&result).contains(TASK), "{}", text(&result));
+        client.cancel().await.unwrap();
+        let logs = cao.home.path().join("logs");
+        let mut all = String::new();
+        for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+            all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        if level.is_empty() {
+            assert!(!all.contains("DEBUG") && !all.contains("INFO"), "{all}");
+        } else {
+            assert!(
+                all.contains("DEBUG"),
+                "the debug run logged nothing: {logs:?}"
+            );
+        }
+        assert!(
+            !all.contains("zanzibar-quokka"),
+            "the task is in the log ({level}):\n{all}"
+        );
+        assert!(
+            !all.contains(KEY),
+            "the key is in the log ({level}):\n{all}"
+        );
+    }
+}

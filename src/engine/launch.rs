@@ -16,7 +16,7 @@ use super::{
 };
 use crate::config::{Config, ProviderSettings, Setting};
 use crate::env;
-use crate::mux::WindowSpec;
+use crate::mux::{Mux, WindowSpec};
 use crate::providers::{self, LaunchSpec, ProviderError};
 use crate::store::{TerminalKind, TerminalRecord, now_ms};
 
@@ -183,6 +183,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
             return Err(e.into());
         }
     };
+    warn_if_socket_is_shared(mux);
     let now = now_ms();
     let record = TerminalRecord {
         id: id.clone(),
@@ -270,4 +271,85 @@ pub fn exec_from_spec(path: &Path) -> std::io::Error {
     }
     cmd.envs(&spec.env);
     cmd.exec()
+}
+
+/// Warns once per process (stderr and log) when other users can reach the tmux server's
+/// socket: whoever can reach it can type into every agent and read every screen.
+fn warn_if_socket_is_shared(mux: &dyn Mux) {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        if let Ok(Some(socket)) = mux.socket_path()
+            && let Some(problem) = socket_exposure(&socket)
+        {
+            eprintln!("warning: {problem}");
+            tracing::warn!("{problem}");
+        }
+    });
+}
+
+/// What makes `socket` reachable by other users, if anything: connecting takes search
+/// permission on its folder and write permission on the socket (tmux's own default, a 0700
+/// folder, keeps a group-writable socket private).
+fn socket_exposure(socket: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).ok().map(|m| m.permissions().mode());
+    let dir = socket.parent()?;
+    let (socket_mode, dir_mode) = (mode(socket)?, mode(dir)?);
+    let group = socket_mode & 0o020 != 0 && dir_mode & 0o010 != 0;
+    let others = socket_mode & 0o002 != 0 && dir_mode & 0o001 != 0;
+    if group || others {
+        return Some(format!(
+            "the tmux socket {} can be used by other users (socket mode {:o}, folder mode {:o}): they can type into every agent; restrict it (`chmod 700 {}`) or use a private socket (CAO_TMUX_SOCKET)",
+            socket.display(),
+            socket_mode & 0o777,
+            dir_mode & 0o7777,
+            dir.display()
+        ));
+    }
+    // In a folder others may write to (unless it is sticky, as /tmp is) they can replace it.
+    (dir_mode & 0o022 != 0 && dir_mode & 0o1000 == 0).then(|| {
+        format!(
+            "the tmux socket's folder {} is writable by other users (mode {:o}): they can replace the socket; make it private (`chmod 700 {}`)",
+            dir.display(),
+            dir_mode & 0o7777,
+            dir.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_socket_or_folder_other_users_can_reach_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("tmux-1000");
+        std::fs::create_dir(&folder).unwrap();
+        let socket = folder.join("default");
+        std::fs::write(&socket, "").unwrap();
+        let set = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(&folder, 0o700);
+        set(&socket, 0o700);
+        assert_eq!(
+            socket_exposure(&socket),
+            None,
+            "tmux's own modes are private"
+        );
+        set(&socket, 0o770);
+        let problem = socket_exposure(&socket).unwrap();
+        assert!(
+            problem.contains("other users (mode 770)") && problem.contains("chmod 600"),
+            "{problem}"
+        );
+        set(&socket, 0o700);
+        set(&folder, 0o777);
+        assert!(socket_exposure(&socket).unwrap().contains("folder"));
+        set(&folder, 0o1777);
+        assert_eq!(socket_exposure(&socket), None, "a sticky folder, like /tmp");
+        assert_eq!(socket_exposure(&dir.path().join("missing/sock")), None);
+    }
 }

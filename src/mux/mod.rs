@@ -116,6 +116,12 @@ pub trait Mux: Send + Sync {
     /// The `-L` socket name in use, if any (passed on to child cao processes).
     fn socket(&self) -> Option<&str>;
 
+    /// Where the running server's socket is (`None` when there is no server, or for a
+    /// multiplexer without one).
+    fn socket_path(&self) -> Result<Option<std::path::PathBuf>, MuxError> {
+        Ok(None)
+    }
+
     /// Whether a session with exactly this name exists.
     fn has_session(&self, name: &str) -> Result<bool, MuxError>;
 

@@ -246,6 +246,13 @@ mod build {
         KillSession::new().target_session(exact(session)).build()
     }
 
+    pub(super) fn socket_path() -> TmuxCommand<'static> {
+        DisplayMessage::new()
+            .print()
+            .message("#{socket_path}")
+            .build()
+    }
+
     pub(super) fn list_sessions() -> TmuxCommand<'static> {
         ListSessions::new().format("#{session_name}").build()
     }
@@ -327,6 +334,15 @@ impl Mux for TmuxCli {
 
     fn kill_session(&self, session: &str) -> Result<(), MuxError> {
         self.run_one(build::kill_session(session)).map(drop)
+    }
+
+    fn socket_path(&self) -> Result<Option<std::path::PathBuf>, MuxError> {
+        match self.run_one(build::socket_path()) {
+            Ok(out) if !out.trim().is_empty() => Ok(Some(out.trim().into())),
+            Ok(_) => Ok(None),
+            Err(e) if e.means_no_sessions() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn list_sessions(&self) -> Result<Vec<String>, MuxError> {

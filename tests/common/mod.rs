@@ -81,7 +81,12 @@ impl Cao {
             .env("CAO_TMUX_SOCKET", &self.socket)
             .env("CAO_LOG", "cao=debug");
         for (k, v) in &self.env {
-            cmd.env(k, v);
+            // An empty value unsets: e.g. `CAO_LOG` to see the default log level.
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
     }
 
@@ -182,12 +187,21 @@ impl Cao {
     /// Runs tmux on the private server.
     pub fn tmux(&self, args: &[&str]) -> Output {
         Command::new("tmux")
+            .envs(self.tmux_tmpdir().map(|dir| ("TMUX_TMPDIR", dir)))
             .arg("-L")
             .arg(&self.socket)
             .args(args)
             .stdin(Stdio::null())
             .output()
             .expect("tmux runs")
+    }
+
+    /// The `TMUX_TMPDIR` this installation's tmux server uses, when a test gave it one.
+    fn tmux_tmpdir(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "TMUX_TMPDIR")
+            .map(|(_, v)| v.as_str())
     }
 
     /// Pids of the processes running in panes of sessions whose name starts with `prefix`.
@@ -211,7 +225,11 @@ impl Drop for Cao {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
         // tmux leaves the socket file of a killed server behind; remove ours.
-        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        let dir = self
+            .tmux_tmpdir()
+            .map(str::to_string)
+            .or_else(|| std::env::var("TMUX_TMPDIR").ok())
+            .unwrap_or_else(|| "/tmp".into());
         let uid = unsafe { libc::getuid() };
         let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.socket));
     }
