@@ -8,15 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientRequest, JsonObject, ProgressNotificationParam,
-    Request,
+    CallToolRequestParams, ClientRequest, JsonObject, ProgressNotificationParam, Request,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
-use common::{Cao, wait_for};
+use common::{Cao, call_tool as call, result_text as text, wait_for};
 
 /// A client that records the progress notifications it receives.
 #[derive(Clone, Default)]
@@ -45,17 +44,6 @@ async fn connect(cao: &Cao, env: &[(&str, &str)]) -> (Client, Recorder) {
 
 fn args(v: Value) -> JsonObject {
     v.as_object().unwrap().clone()
-}
-
-async fn call(client: &Client, tool: &str, a: Value) -> CallToolResult {
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(a)))
-        .await
-        .expect("the call gets an answer")
-}
-
-fn text(result: &CallToolResult) -> String {
-    serde_json::to_string(&result.content).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -624,8 +612,9 @@ async fn the_log_of_a_handoff_holds_neither_the_task_nor_a_secret() {
         if level.is_empty() {
             assert!(!all.contains("DEBUG") && !all.contains("INFO"), "{all}");
         } else {
+            // At least the handoff's own steps ("terminal created" and on).
             assert!(
-                all.contains("DEBUG"),
+                all.contains("INFO"),
                 "the debug run logged nothing: {logs:?}"
             );
         }

@@ -53,6 +53,7 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         caller: None,
         yolo: args.yolo,
         initial_message: None,
+        use_worktree: false,
     })?;
     if args.headless {
         let status = engine.wait_ready(&record.id, READY_TIMEOUT)?;

@@ -24,19 +24,22 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}",
+        "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}  BRANCH",
         "TERMINAL", "SESSION", "PROFILE", "PROVIDER", "STATUS", "INBOX", "TOKENS IN/OUT"
     );
     for t in terminals {
         println!(
-            "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}",
+            "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}  {}",
             t.id,
             t.session,
             t.profile,
             t.provider,
             t.status,
             t.pending_messages,
-            tokens(t.usage.as_ref())
+            tokens(t.usage.as_ref()),
+            t.worktree
+                .as_ref()
+                .map_or_else(|| "-".to_string(), super::worktrees::branch_state)
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -19,6 +19,7 @@ mod profiles;
 mod send;
 mod shutdown;
 mod status;
+mod worktrees;
 
 /// cao — CLI Agent Orchestrator: supervise AI coding agents in tmux over MCP.
 #[derive(Debug, Parser)]
@@ -51,6 +52,8 @@ enum Command {
     Profiles(profiles::Args),
     /// Install an agent profile by name, file path or https URL.
     Install(install::Args),
+    /// List the git worktrees cao made for workers (`clean` removes the empty ones).
+    Worktrees(worktrees::Args),
     /// Show the effective configuration and where each value comes from.
     Config(config::Args),
     /// Become an agent CLI from a launch spec (run by tmux).
@@ -103,6 +106,7 @@ fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Send(args) => send::run(&engine, args),
         Command::Output(args) => output::run(&engine, args),
         Command::Inbox(args) => inbox::run(&engine, args),
+        Command::Worktrees(args) => worktrees::run(&engine, args),
         Command::Shutdown(args) => shutdown::run(&engine, args),
         Command::Profiles(args) => profiles::run(&engine, args),
         Command::Watch(args) => internal::watch(&engine, args),

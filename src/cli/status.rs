@@ -12,7 +12,15 @@ pub fn run(engine: &Engine, args: TerminalArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         super::print_json(&view)?;
     } else {
-        println!("{}", view.status);
+        match &view.worktree {
+            None => println!("{}", view.status),
+            Some(w) => println!(
+                "{} ({} in {})",
+                view.status,
+                super::worktrees::branch_state(w),
+                w.path
+            ),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CreateRequest, Engine, EngineError, SESSION_PREFIX, USER_SENDER, check_message,
-    mcp_servers_for, new_terminal_id, validate_session_name, watcher, workdir,
+    mcp_servers_for, new_terminal_id, validate_session_name, watcher, workdir, worktree,
 };
 use crate::config::{Config, ProviderSettings, Setting};
 use crate::env;
@@ -86,6 +86,19 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     if let Some(message) = &req.initial_message {
         check_message(message)?;
     }
+    let id = new_terminal_id();
+    // A worktree is the last thing made before the window; if the window cannot be made,
+    // the guard removes it again.
+    let mut worktree = WorktreeGuard { engine, row: None };
+    let working_dir = if req.use_worktree {
+        let mut notes = Vec::new();
+        let made = worktree::create(&working_dir, &profile.name, &id, &mut notes)?;
+        engine.store().insert_worktree(&made.row)?;
+        worktree.row = Some(made.row);
+        made.start_dir
+    } else {
+        working_dir
+    };
 
     let mux = engine.mux.as_ref();
     let caller_session = req
@@ -96,7 +109,6 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         .filter(|c| req.join_caller_session && c.kind == TerminalKind::Created)
         .map(|c| c.session.clone())
         .filter(|s| mux.has_session(s).unwrap_or(false));
-    let id = new_terminal_id();
     let session = match (&caller_session, &req.session_name) {
         (Some(s), _) => s.clone(),
         (None, Some(name)) => {
@@ -201,6 +213,8 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         cao_tools: profile.cao_tools.clone(),
     };
     engine.store().insert_terminal(&record)?;
+    // The terminal owns its worktree now: it is finished when the terminal ends.
+    worktree.row = None;
     if let Some(message) = &req.initial_message {
         let sender = req
             .caller
@@ -273,6 +287,23 @@ pub fn exec_from_spec(path: &Path) -> std::io::Error {
     cmd.exec()
 }
 
+/// Removes a worktree made for a terminal that then failed to start.
+struct WorktreeGuard<'a> {
+    engine: &'a Engine,
+    row: Option<crate::store::WorktreeRow>,
+}
+
+impl Drop for WorktreeGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(row) = self.row.take() {
+            let outcome = worktree::finish(&row);
+            if !outcome.is_kept() {
+                let _ = self.engine.store().delete_worktree(&row.terminal_id);
+            }
+        }
+    }
+}
+
 /// Warns once per process (stderr and log) when other users can reach the tmux server's
 /// socket: whoever can reach it can type into every agent and read every screen.
 fn warn_if_socket_is_shared(mux: &dyn Mux) {
@@ -333,21 +364,34 @@ mod tests {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
         };
         set(&folder, 0o700);
-        set(&socket, 0o700);
+        set(&socket, 0o660);
         assert_eq!(
             socket_exposure(&socket),
             None,
             "tmux's own modes are private"
         );
-        set(&socket, 0o770);
+        set(&folder, 0o750);
         let problem = socket_exposure(&socket).unwrap();
         assert!(
-            problem.contains("other users (mode 770)") && problem.contains("chmod 600"),
+            problem.contains("socket mode 660, folder mode 750"),
             "{problem}"
         );
-        set(&socket, 0o700);
+        set(&socket, 0o600);
+        assert_eq!(
+            socket_exposure(&socket),
+            None,
+            "the group may look but not connect"
+        );
+        set(&socket, 0o666);
+        set(&folder, 0o711);
+        assert!(socket_exposure(&socket).unwrap().contains("other users"));
+        set(&socket, 0o600);
         set(&folder, 0o777);
-        assert!(socket_exposure(&socket).unwrap().contains("folder"));
+        assert!(
+            socket_exposure(&socket)
+                .unwrap()
+                .contains("writable by other users")
+        );
         set(&folder, 0o1777);
         assert_eq!(socket_exposure(&socket), None, "a sticky folder, like /tmp");
         assert_eq!(socket_exposure(&dir.path().join("missing/sock")), None);

@@ -16,7 +16,9 @@ use crate::env;
 use crate::mux::{Mux, MuxError, PaneInfo, TmuxCli};
 use crate::profiles::{self, Profile, ProfileError};
 use crate::providers::{self, Exit, McpServer, Provider, ProviderError, ProviderId, Status};
-use crate::store::{Message, MessageStatus, Store, StoreError, TerminalKind, TerminalRecord};
+use crate::store::{
+    Message, MessageStatus, Store, StoreError, TerminalKind, TerminalRecord, WorktreeRow,
+};
 use wait::Clock;
 
 mod answers;
@@ -28,12 +30,14 @@ mod scenarios;
 mod wait;
 pub mod watcher;
 pub mod workdir;
+pub mod worktree;
 
 pub use answers::{Answer, AnswerSource};
 pub use callers::provider_for_client;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use workdir::WorkdirError;
+pub use worktree::{WorktreeError, WorktreeOutcome, WorktreeState};
 
 /// Sender id used for messages that come from a shell or a non-cao caller.
 pub const USER_SENDER: &str = "user";
@@ -100,6 +104,9 @@ pub enum EngineError {
     /// Refused working directory.
     #[error(transparent)]
     Workdir(#[from] WorkdirError),
+    /// A worker's git worktree could not be made.
+    #[error(transparent)]
+    Worktree(#[from] WorktreeError),
     /// Profile lookup or parsing failed.
     #[error(transparent)]
     Profile(#[from] ProfileError),
@@ -148,6 +155,8 @@ pub struct CreateRequest {
     pub yolo: bool,
     /// A first message to queue: typed the moment the CLI is first ready.
     pub initial_message: Option<String>,
+    /// Start the worker in a git worktree of its own, on its own branch.
+    pub use_worktree: bool,
 }
 
 impl CreateRequest {
@@ -189,6 +198,21 @@ pub struct TerminalView {
     /// `created` (cao started it), `adopted` (a supervisor's pane cao did not start) or
     /// `mailbox` (a caller outside tmux).
     pub kind: TerminalKind,
+    /// The worker's git worktree (`use_worktree`): branch, uncommitted changes, commits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeState>,
+}
+
+/// A worktree cao made, as `cao worktrees` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorktreeListing {
+    /// What cao recorded when it made it.
+    #[serde(flatten)]
+    pub row: WorktreeRow,
+    /// Whether its terminal is still running.
+    pub running: bool,
+    /// Its state now (`None`: its folder is gone).
+    pub state: Option<WorktreeState>,
 }
 
 /// Which part of a terminal's output to read.
@@ -234,6 +258,10 @@ pub struct HandoffOutcome {
     pub answer_source: AnswerSource,
     /// The worker's token usage, when its CLI recorded it.
     pub usage: Option<crate::records::Usage>,
+    /// What became of the worker's worktree (`use_worktree`).
+    pub worktree: Option<WorktreeOutcome>,
+    /// What the caller was told when the worktree was made (e.g. a dirty main checkout).
+    pub worktree_notes: Vec<String>,
 }
 
 /// How often waits re-read the screen: short enough to add little latency, long enough to
@@ -408,15 +436,90 @@ impl Engine {
         })
     }
 
-    fn forget(&self, record: &TerminalRecord, reason: &str) -> Result<(), EngineError> {
+    /// Drops a terminal that ended: its record, run files and, for a worker in a worktree,
+    /// the worktree when it holds nothing (what happened to it is returned).
+    fn forget(
+        &self,
+        record: &TerminalRecord,
+        reason: &str,
+    ) -> Result<Option<WorktreeOutcome>, EngineError> {
         self.store()
             .delete_terminal(&record.id, &format!("receiver {} {reason}", record.id))?;
+        let outcome = self.finish_worktree(&record.id)?;
         let run = self.home.join("run");
         let _ = std::fs::remove_file(run.join(format!("{}.lock", record.id)));
         let _ = std::fs::remove_file(run.join(format!("{}.watch.pid", record.id)));
         let _ = std::fs::remove_file(run.join(format!("{}.dialog", record.id)));
         let _ = std::fs::remove_dir_all(run.join(&record.id));
-        Ok(())
+        Ok(outcome)
+    }
+
+    /// Removes a terminal's worktree when it holds nothing, else marks it kept.
+    fn finish_worktree(&self, terminal_id: &str) -> Result<Option<WorktreeOutcome>, EngineError> {
+        // Bound first: a store guard held in the match would deadlock the re-insert.
+        let taken = self.store().take_worktree(terminal_id)?;
+        match taken {
+            Some(row) => Ok(Some(self.finish_worktree_row(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Finishes a worktree whose row this process took out of the store.
+    fn finish_worktree_row(&self, row: WorktreeRow) -> Result<WorktreeOutcome, EngineError> {
+        let terminal_id = row.terminal_id.clone();
+        let outcome = worktree::finish(&row);
+        if outcome.is_kept() {
+            // Back in the store, as kept: `cao worktrees` lists it, `clean` looks at it again.
+            let kept = WorktreeRow {
+                ended_at: row.ended_at.or(Some(crate::store::now_ms())),
+                ..row
+            };
+            self.store().insert_worktree(&kept)?;
+        }
+        tracing::info!(terminal = %terminal_id, kept = outcome.is_kept(), "worker's worktree finished");
+        Ok(outcome)
+    }
+
+    /// The worktree cao made for a terminal, if any.
+    pub fn worktree_of(&self, terminal_id: &str) -> Result<Option<WorktreeRow>, EngineError> {
+        Ok(self.store().worktree(terminal_id)?)
+    }
+
+    /// Every worktree cao made and still knows, with its state and whether its terminal
+    /// is still running.
+    pub fn worktrees(&self) -> Result<Vec<WorktreeListing>, EngineError> {
+        let live: Vec<String> = self
+            .store()
+            .terminals()?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        Ok(self
+            .store()
+            .worktrees()?
+            .into_iter()
+            .map(|row| WorktreeListing {
+                running: live.contains(&row.terminal_id),
+                state: worktree::state(&row),
+                row,
+            })
+            .collect())
+    }
+
+    /// `cao worktrees clean`: finishes every worktree whose terminal is gone (removing
+    /// those that hold nothing) and says what became of each.
+    pub fn clean_worktrees(&self) -> Result<Vec<(WorktreeRow, WorktreeOutcome)>, EngineError> {
+        let mut done = Vec::new();
+        for listing in self.worktrees()? {
+            if listing.running {
+                continue;
+            }
+            let id = listing.row.terminal_id.clone();
+            if let Some(outcome) = self.finish_worktree(&id)? {
+                done.push((listing.row, outcome));
+            }
+        }
+        Ok(done)
     }
 
     /// Loads a profile by name from this engine's lookup path.
@@ -659,6 +762,10 @@ impl Engine {
         (status, usage): (Status, Option<crate::records::Usage>),
     ) -> Result<TerminalView, EngineError> {
         let pending_messages = self.store().pending_count(&record.id)?;
+        let worktree = self
+            .store()
+            .worktree(&record.id)?
+            .and_then(|row| worktree::state(&row));
         Ok(TerminalView {
             id: record.id,
             session: record.session,
@@ -670,12 +777,17 @@ impl Engine {
             pending_messages,
             usage,
             kind: record.kind,
+            worktree,
         })
     }
 
     /// `caller` closes one of its workers (the `close_terminal` tool): as
     /// [`Engine::exit_terminal`], but never the caller's own terminal.
-    pub fn close_for(&self, caller: &TerminalRecord, id: &str) -> Result<(), EngineError> {
+    pub fn close_for(
+        &self,
+        caller: &TerminalRecord,
+        id: &str,
+    ) -> Result<Option<WorktreeOutcome>, EngineError> {
         validate_terminal_id(id)?;
         if caller.id == id {
             return Err(EngineError::CloseSelf(id.to_string()));
@@ -683,13 +795,32 @@ impl Engine {
         self.exit_terminal(id)
     }
 
-    /// Asks a terminal's CLI to quit, waits briefly, then closes its window regardless.
-    pub fn exit_terminal(&self, id: &str) -> Result<(), EngineError> {
+    /// Asks a terminal's CLI to quit, waits briefly, then closes its window regardless. A
+    /// worker's worktree is removed when it holds nothing; what became of it is returned.
+    pub fn exit_terminal(&self, id: &str) -> Result<Option<WorktreeOutcome>, EngineError> {
         let record = self.terminal(id)?;
         refuse_unless_created(&record)?;
         let provider = providers::get(&record.provider)?;
+        // This close reports what became of the worktree: it takes the row before the CLI
+        // quits, so the watcher that sees the pane end does not finish it first.
+        let worktree = self.store().take_worktree(id)?;
+        let closed = self.close_window(&record, provider);
+        let outcome = match worktree {
+            Some(row) => Some(self.finish_worktree_row(row)?),
+            None => None,
+        };
+        closed?;
+        Ok(outcome)
+    }
+
+    /// Asks the CLI to quit, waits briefly, closes the window regardless and forgets it.
+    fn close_window(
+        &self,
+        record: &TerminalRecord,
+        provider: &dyn Provider,
+    ) -> Result<(), EngineError> {
         // The watcher rings when the pane's output ends (the CLI quit): no need to poll tmux.
-        let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
+        let mut waiter = watcher::Waiter::new(&self.record_files(record).run_dir);
         let asked = match provider.exit() {
             Exit::Text(text) => self.type_turn(&record.pane_id, text, provider),
             Exit::Keys(keys) => self.mux.send_keys(&record.pane_id, keys),
@@ -703,7 +834,8 @@ impl Engine {
         if self.mux.pane(&record.pane_id)?.is_some() {
             self.mux.kill_window(&record.window_id)?;
         }
-        self.forget(&record, "was closed")
+        self.forget(record, "was closed")?;
+        Ok(())
     }
 
     /// Interrupts the terminal's current turn.
@@ -738,8 +870,7 @@ impl Engine {
         let records = self.store().terminals()?;
         for record in records {
             if !self.is_alive(&record, Some(&live))? {
-                self.store()
-                    .delete_terminal(&record.id, "cao was shut down")?;
+                self.forget(&record, "was shut down")?;
             }
         }
         Ok(sessions)
@@ -972,12 +1103,16 @@ impl Engine {
                 };
                 if finished {
                     let answer = self.answer_of(&record, provider, &read)?;
-                    self.exit_terminal(&id)?;
+                    let worktree_notes =
+                        self.worktree_of(&id)?.map(|w| w.notes).unwrap_or_default();
+                    let worktree = self.exit_terminal(&id)?;
                     return Ok(HandoffOutcome {
                         terminal_id: id,
                         output: answer.text,
                         answer_source: answer.source,
                         usage: answer.usage,
+                        worktree,
+                        worktree_notes,
                     });
                 }
             }

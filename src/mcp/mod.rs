@@ -45,6 +45,11 @@ pub struct HandoffParams {
     /// Directory the worker starts in (default: your current directory).
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// Start the worker in a git worktree of its own (a new branch from the repository's
+    /// HEAD), so parallel workers never edit the same files. Needs a git repository; the
+    /// worktree is removed afterwards if it holds nothing, and kept (and reported) if it does.
+    #[serde(default)]
+    pub use_worktree: bool,
 }
 
 fn default_timeout() -> u64 {
@@ -67,6 +72,10 @@ pub struct HandoffResult {
     pub answer_source: Option<engine::AnswerSource>,
     /// The worker's token usage from its CLI's record; null when unknown.
     pub usage: Option<crate::records::Usage>,
+    /// With use_worktree: what became of the worker's worktree ("removed", or "kept" with
+    /// its path, branch, commits and uncommitted files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<engine::WorktreeOutcome>,
 }
 
 /// Parameters of `assign`.
@@ -79,6 +88,11 @@ pub struct AssignParams {
     /// Directory the worker starts in (default: your current directory).
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// Start the worker in a git worktree of its own (a new branch from the repository's
+    /// HEAD), so parallel workers never edit the same files. Needs a git repository; the
+    /// worktree is removed afterwards if it holds nothing, and kept (and reported) if it does.
+    #[serde(default)]
+    pub use_worktree: bool,
 }
 
 /// Result of `assign`.
@@ -92,6 +106,10 @@ pub struct AssignResult {
     pub message: String,
     /// Your own terminal id: where the worker's send_message should go.
     pub caller_id: String,
+    /// With use_worktree: the worker's worktree (path, branch, the commit it starts from,
+    /// notes such as a dirty main checkout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<crate::store::WorktreeRow>,
 }
 
 /// Parameters of `send_message`.
@@ -207,6 +225,9 @@ pub struct CloseResult {
     pub terminal_id: String,
     /// What happened.
     pub message: String,
+    /// What became of its worktree, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<engine::WorktreeOutcome>,
 }
 
 /// One profile in `list_profiles`.
@@ -488,11 +509,15 @@ impl CaoServer {
         let flag = cancel.clone();
         let task = p.message;
         let profile = p.agent_profile;
+        let use_worktree = p.use_worktree;
         let who = self.caller.clone();
         let work = tokio::task::spawn_blocking(move || {
             let caller = who.resolve(&engine)?;
             engine.handoff(
-                CreateRequest::worker(profile, caller, working_dir),
+                CreateRequest {
+                    use_worktree,
+                    ..CreateRequest::worker(profile, caller, working_dir)
+                },
                 task,
                 timeout,
                 &flag,
@@ -515,14 +540,26 @@ impl CaoServer {
         match outcome {
             Ok(Ok(done)) => Ok(Json(HandoffResult {
                 success: true,
-                message: format!(
-                    "worker {} finished; its answer is in output",
-                    done.terminal_id
-                ),
+                message: match &done.worktree {
+                    None => format!(
+                        "worker {} finished; its answer is in output",
+                        done.terminal_id
+                    ),
+                    Some(w) => format!(
+                        "worker {} finished; its answer is in output; {}{}",
+                        done.terminal_id,
+                        w.sentence(),
+                        done.worktree_notes
+                            .iter()
+                            .map(|n| format!("; {n}"))
+                            .collect::<String>()
+                    ),
+                },
                 output: done.output,
                 terminal_id: done.terminal_id,
                 answer_source: Some(done.answer_source),
                 usage: done.usage,
+                worktree: done.worktree,
             })),
             Ok(Err(e)) => {
                 let terminal_id = match &e {
@@ -561,24 +598,37 @@ impl CaoServer {
         let working_dir = self.working_dir(p.working_directory)?;
         let engine = self.engine.clone();
         let who = self.caller.clone();
-        let (record, caller_id) = blocking(move || {
+        let (record, caller_id, worktree) = blocking(move || {
             let caller = who.resolve(&engine)?;
             let caller_id = caller.id.clone();
-            let record = engine.assign(
-                CreateRequest::worker(p.agent_profile, caller, working_dir),
-                p.message,
-            )?;
-            Ok((record, caller_id))
+            let request = CreateRequest {
+                use_worktree: p.use_worktree,
+                ..CreateRequest::worker(p.agent_profile, caller, working_dir)
+            };
+            let record = engine.assign(request, p.message)?;
+            let worktree = engine.worktree_of(&record.id)?;
+            Ok((record, caller_id, worktree))
         })
         .await?;
+        let mut message = format!(
+            "worker {} ({} on {}) started; its task is typed as soon as it is ready. Your terminal id is {caller_id}: the worker reports back with send_message to {caller_id}",
+            record.id, record.profile, record.provider
+        );
+        if let Some(w) = &worktree {
+            message.push_str(&format!(
+                ". It works in the worktree {} on branch {}",
+                w.path, w.branch
+            ));
+            for note in &w.notes {
+                message.push_str(&format!("; {note}"));
+            }
+        }
         Ok(Json(AssignResult {
             success: true,
-            message: format!(
-                "worker {} ({} on {}) started; its task is typed as soon as it is ready. Your terminal id is {caller_id}: the worker reports back with send_message to {caller_id}",
-                record.id, record.profile, record.provider
-            ),
+            message,
             terminal_id: record.id,
             caller_id,
+            worktree,
         }))
     }
 
@@ -677,11 +727,16 @@ impl CaoServer {
         let engine = self.engine.clone();
         let id = p.terminal_id.clone();
         let who = self.caller.clone();
-        blocking(move || engine.close_for(&who.resolve(&engine)?, &id)).await?;
+        let worktree = blocking(move || engine.close_for(&who.resolve(&engine)?, &id)).await?;
+        let mut message = format!("terminal {} closed", p.terminal_id);
+        if let Some(outcome) = &worktree {
+            message = format!("{message}; {}", outcome.sentence());
+        }
         Ok(Json(CloseResult {
             success: true,
-            message: format!("terminal {} closed", p.terminal_id),
+            message,
             terminal_id: p.terminal_id,
+            worktree,
         }))
     }
 

@@ -275,15 +275,15 @@ fn server(name: &str, value: &serde_json::Value, risks: &mut Vec<String>) -> Ser
 }
 
 fn is_shell_tool(tool: &str) -> bool {
-    let bare = tool
-        .trim()
+    // `Bash(git:*)` is Bash with a pattern; `@builtin/shell`, `mcp.x.exec` name a server's tool.
+    let name = tool.trim().split('(').next().unwrap_or(tool);
+    let bare = name
         .trim_start_matches('@')
         .rsplit(['/', ':', '.'])
         .next()
-        .unwrap_or(tool)
+        .unwrap_or(name)
         .to_lowercase();
-    let bare = bare.split('(').next().unwrap_or(&bare);
-    SHELL_TOOLS.contains(&bare)
+    SHELL_TOOLS.contains(&bare.as_str())
 }
 
 /// A word as a shell would need it: bare when plain, else single-quoted.

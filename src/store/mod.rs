@@ -61,6 +61,27 @@ pub struct TerminalRecord {
     pub cao_tools: Option<Vec<String>>,
 }
 
+/// A git worktree cao made for a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct WorktreeRow {
+    /// The worker's terminal.
+    pub terminal_id: String,
+    /// The repository's top folder (its main checkout).
+    pub repo: String,
+    /// The worktree's folder.
+    pub path: String,
+    /// Its branch.
+    pub branch: String,
+    /// The commit it started from.
+    pub base: String,
+    /// What the caller was told when it was made (a dirty main checkout, submodules).
+    pub notes: Vec<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// When its terminal ended, for a worktree kept because it holds work.
+    pub ended_at: Option<i64>,
+}
+
 /// How a terminal came to be, which decides what cao may do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -151,7 +172,7 @@ pub struct Message {
 }
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS terminals (
@@ -200,6 +221,21 @@ ALTER TABLE terminals ADD COLUMN owner_pid INTEGER;
 /// terminal keeps all of them, as before.
 const SCHEMA_V4: &str = "
 ALTER TABLE terminals ADD COLUMN cao_tools TEXT;
+";
+
+/// Version 5: the git worktrees cao made for workers (`use_worktree`); a row outlives its
+/// terminal while the worktree is kept.
+const SCHEMA_V5: &str = "
+CREATE TABLE IF NOT EXISTS worktrees (
+    terminal_id TEXT PRIMARY KEY,
+    repo        TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    branch      TEXT NOT NULL,
+    base        TEXT NOT NULL,
+    notes       TEXT NOT NULL DEFAULT '[]',
+    created_at  INTEGER NOT NULL,
+    ended_at    INTEGER
+);
 ";
 
 /// The columns of a terminal row, in the order `terminal_from_row` reads them.
@@ -264,8 +300,71 @@ impl Store {
         if version < 4 {
             tx.execute_batch(SCHEMA_V4)?;
         }
+        if version < 5 {
+            tx.execute_batch(SCHEMA_V5)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a worktree made for a worker.
+    pub fn insert_worktree(&self, w: &WorktreeRow) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO worktrees (terminal_id, repo, path, branch, base, notes, created_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![w.terminal_id, w.repo, w.path, w.branch, w.base, serde_json::to_string(&w.notes).expect("notes serialize"), w.created_at, w.ended_at],
+        )?;
+        Ok(())
+    }
+
+    /// The worktree of a terminal, if it has one.
+    pub fn worktree(&self, terminal_id: &str) -> Result<Option<WorktreeRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT terminal_id, repo, path, branch, base, notes, created_at, ended_at FROM worktrees WHERE terminal_id = ?1",
+                [terminal_id],
+                worktree_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every worktree cao made and still knows, oldest first.
+    pub fn worktrees(&self) -> Result<Vec<WorktreeRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT terminal_id, repo, path, branch, base, notes, created_at, ended_at FROM worktrees ORDER BY created_at, terminal_id",
+        )?;
+        let rows = stmt.query_map([], worktree_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Takes a worktree's row out of the store, so that exactly one process (of a handoff,
+    /// a close and the worker's watcher noticing its end) goes on to finish the worktree.
+    pub fn take_worktree(&mut self, terminal_id: &str) -> Result<Option<WorktreeRow>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = tx
+            .query_row(
+                "SELECT terminal_id, repo, path, branch, base, notes, created_at, ended_at FROM worktrees WHERE terminal_id = ?1",
+                [terminal_id],
+                worktree_from_row,
+            )
+            .optional()?;
+        tx.execute(
+            "DELETE FROM worktrees WHERE terminal_id = ?1",
+            [terminal_id],
+        )?;
+        tx.commit()?;
+        Ok(row)
+    }
+
+    /// Forgets a worktree that is gone.
+    pub fn delete_worktree(&self, terminal_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM worktrees WHERE terminal_id = ?1",
+            [terminal_id],
+        )?;
         Ok(())
     }
 
@@ -531,6 +630,19 @@ fn terminal_from_row(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
         cao_tools: r
             .get::<_, Option<String>>(12)?
             .map(|text| serde_json::from_str(&text).unwrap_or_default()),
+    })
+}
+
+fn worktree_from_row(r: &Row<'_>) -> rusqlite::Result<WorktreeRow> {
+    Ok(WorktreeRow {
+        terminal_id: r.get(0)?,
+        repo: r.get(1)?,
+        path: r.get(2)?,
+        branch: r.get(3)?,
+        base: r.get(4)?,
+        notes: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+        created_at: r.get(6)?,
+        ended_at: r.get(7)?,
     })
 }
 

@@ -302,3 +302,58 @@ pub fn markdown_answer() -> String {
     text.push_str("\nThe last line of the answer.");
     text
 }
+
+/// Calls an MCP tool with JSON arguments; the call itself must get an answer.
+pub async fn call_tool<H: rmcp::service::Service<rmcp::RoleClient>>(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, H>,
+    tool: &str,
+    arguments: Value,
+) -> rmcp::model::CallToolResult {
+    let arguments = arguments.as_object().cloned().unwrap_or_default();
+    client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new(tool.to_string()).with_arguments(arguments),
+        )
+        .await
+        .expect("the call gets an answer")
+}
+
+/// A tool result's text content, for assertion messages.
+pub fn result_text(result: &rmcp::model::CallToolResult) -> String {
+    serde_json::to_string(&result.content).unwrap()
+}
+
+/// A git repository with one commit (`README.md`, `src/lib.rs`) in a new folder under `parent`.
+pub fn git_repo(parent: &Path, name: &str) -> PathBuf {
+    let repo = parent.join(name);
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(repo.join("README.md"), "# demo\n").unwrap();
+    std::fs::write(repo.join("src/lib.rs"), "pub fn f() {}\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    repo
+}
+
+/// Runs git in `dir` as a test user (fixed identity, no global config) and returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .stdin(Stdio::null())
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
