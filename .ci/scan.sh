@@ -168,10 +168,16 @@ fi
 
 say "== cargo deny check advisories"
 advisories=checked
-if fetch_log=$(timeout 300 "$deny" fetch db 2>&1); then
-  "$deny" --locked check --disable-fetch advisories || failed+=(advisories)
+fetch_rc=0
+fetch_log=$(timeout 300 "$deny" fetch db 2>&1) || fetch_rc=$?
+if [ "$fetch_rc" = 0 ]; then
+  # The database just fetched, and cargo's own index cache for yanked versions: no second fetch.
+  "$deny" --locked --offline check advisories || failed+=(advisories)
 else
-  reason=$(printf '%s\n' "$fetch_log" | grep -v '^[[:space:]]*$' | tail -n 1 | sed 's/^[0-9-]* [0-9:]* \[[A-Z]*\] //')
+  # cargo-deny's last line says why (git's own message), without its time stamp.
+  reason=$(printf '%s\n' "$fetch_log" | grep -v '^[[:space:]]*$' | tail -n 1 |
+    sed 's/^[0-9-]* [0-9:]* \[[A-Z]*\] //' || true)
+  [ "$fetch_rc" = 124 ] && reason="no answer in 300 s"
   say "advisories: NOT CHECKED: the RustSec advisory database could not be fetched (${reason:-no reason given}); licences, bans, sources and secrets still gate"
   advisories="not checked"
   [ "${CAO_REQUIRE_ADVISORIES:-}" = 1 ] && failed+=("advisories (CAO_REQUIRE_ADVISORIES=1)")
@@ -181,7 +187,7 @@ say "== secret scan: detect-secrets $("$venv/bin/detect-secrets" --version) agai
 scan_secrets || failed+=(secrets)
 
 if [ "${#failed[@]}" -gt 0 ]; then
-  say "!! scan FAILED: ${failed[*]} (${SECONDS}s; advisories: $advisories)"
+  say "!! scan FAILED: ${failed[*]} ($((SECONDS - started))s; advisories: $advisories)"
   exit 1
 fi
 say "== scan ok in $((SECONDS - started))s: licences, bans, sources, secrets; advisories: $advisories"
