@@ -160,9 +160,9 @@ install_cargo_deny
 install_detect_secrets
 
 say "== cargo deny check licenses bans sources ($("$deny" --version))"
-if ! "$deny" --locked check --hide-inclusion-graph licenses bans sources; then
+if ! "$deny" --workspace --locked check --hide-inclusion-graph licenses bans sources; then
   say "== the same, with the inclusion graphs (what pulls each crate in)"
-  "$deny" --locked check licenses bans sources || true
+  "$deny" --workspace --locked check licenses bans sources || true
   failed+=("licences/bans/sources")
 fi
 
@@ -172,7 +172,7 @@ fetch_rc=0
 fetch_log=$(timeout 300 "$deny" fetch db 2>&1) || fetch_rc=$?
 if [ "$fetch_rc" = 0 ]; then
   # The database just fetched, and cargo's own index cache for yanked versions: no second fetch.
-  "$deny" --locked --offline check advisories || failed+=(advisories)
+  "$deny" --workspace --locked --offline check advisories || failed+=(advisories)
 else
   # cargo-deny's last line says why (git's own message), without its time stamp.
   reason=$(printf '%s\n' "$fetch_log" | grep -v '^[[:space:]]*$' | tail -n 1 |
