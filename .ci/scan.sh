@@ -4,8 +4,9 @@
 #   .ci/scan.sh             every check below; exits non-zero when one fails
 #   .ci/scan.sh --baseline  refresh .secrets.baseline after a change, then review what it found
 #
-# 1. cargo deny check licenses bans sources (deny.toml): licences of every crate in Cargo.lock,
-#    wildcard versions, duplicate crates (reported only), and sources (the crates registry only).
+# 1. cargo deny check licenses bans sources (deny.toml), over cao, the fake agent and every crate
+#    they depend on: licences, wildcard versions, duplicate crates (reported only), and sources
+#    (the crates registry only).
 # 2. cargo deny check advisories: RustSec's advisory database. It is a git repository that
 #    cargo-deny clones from its own default address; where that cannot be fetched, one line says
 #    so and the rest still gates (CAO_REQUIRE_ADVISORIES=1 makes it a failure instead).
@@ -15,7 +16,8 @@
 # The tools are installed at pinned versions by their own package clients (cargo install,
 # pip in a venv), which take the registry from their own configuration, into git-ignored
 # folders of this checkout: .ci/tools/ (cargo-deny) and .ci/scan-venv/ (detect-secrets).
-# Nothing is cached outside the repository; the advisory database goes to target/.
+# The advisory database goes to target/. Outside the repository, only cargo's own download
+# cache ($CARGO_HOME/registry, as for any build) gets cargo-deny's sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
