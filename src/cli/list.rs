@@ -38,6 +38,9 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
             t.pending_messages,
             tokens(t.usage.as_ref())
         );
+        if let Some(question) = &t.question {
+            println!("{:<10} asks: {question}", "");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

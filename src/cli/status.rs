@@ -6,13 +6,17 @@ use cao::engine::Engine;
 
 use super::TerminalArgs;
 
-/// Prints the status (just the word, or JSON).
+/// Prints the status (the word, and the question under it when the terminal is asking one;
+/// or JSON).
 pub fn run(engine: &Engine, args: TerminalArgs) -> anyhow::Result<ExitCode> {
     let view = engine.view(&args.terminal_id)?;
     if args.json {
         super::print_json(&view)?;
     } else {
         println!("{}", view.status);
+        if let Some(question) = &view.question {
+            println!("question: {question}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
