@@ -91,3 +91,8 @@ pub fn non_empty(name: &str) -> Option<String> {
 
 /// Set to `1` inside terminals launched with `--yolo`: their workers skip permission prompts too.
 pub const CAO_YOLO: &str = "CAO_YOLO";
+
+/// Seconds a handoff waits on a worker that asks its user something (`waiting_user_answer`)
+/// before it fails with the question, leaving the worker running to be answered with
+/// `answer_user_prompt` (default 30; `0` fails at once).
+pub const CAO_ANSWER_GRACE: &str = "CAO_ANSWER_GRACE";

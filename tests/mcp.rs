@@ -59,6 +59,7 @@ async fn tools_have_schemas_annotations_and_instructions() {
     assert_eq!(
         names,
         [
+            "answer_user_prompt",
             "assign",
             "close_terminal",
             "get_terminal_output",
@@ -238,7 +239,8 @@ async fn handoff_timeout_leaves_the_worker_running() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_or_asking_worker_ends_the_handoff_early() {
     let cao = Cao::new();
-    let (client, _) = connect(&cao, &[]).await;
+    // No grace for a question: the handoff ends as soon as the worker asks.
+    let (client, _) = connect(&cao, &[("CAO_ANSWER_GRACE", "0")]).await;
     let failed = call(
         &client,
         "handoff",
@@ -263,6 +265,297 @@ async fn a_failing_or_asking_worker_ends_the_handoff_early() {
         t.contains("waiting_user_answer") && t.contains("Proceed"),
         "{t}"
     );
+    client.cancel().await.unwrap();
+}
+
+/// The id of the one worker `list_terminals` shows in `status`.
+async fn worker_in(client: &Client, status: &str) -> Value {
+    let listed = call(client, "list_terminals", json!({})).await;
+    let s = listed.structured_content.unwrap();
+    s["terminals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == status)
+        .unwrap_or_else(|| panic!("no {status} terminal in {s}"))
+        .clone()
+}
+
+const QUESTION: &str = "Proceed with the change? (y/n)";
+
+/// Issue 13: a worker that asks is reported in the handoff's progress and in
+/// list_terminals / `cao status` with its question; answer_user_prompt types the answer
+/// and the handoff returns the worker's answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_worker_is_answered_and_its_handoff_returns_the_answer() {
+    let cao = Cao::new();
+    let (client, recorder) = connect(&cao, &[("CAO_ANSWER_GRACE", "120")]).await;
+    let client = Arc::new(client);
+    let handoff = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            call(
+                &client,
+                "handoff",
+                json!({"agent_profile": "developer", "message": "deploy [[ask]]", "timeout": 120}),
+            )
+            .await
+        })
+    };
+    let waiting = |recorder: &Recorder| {
+        recorder.progress.lock().unwrap().iter().find_map(|p| {
+            p.message
+                .as_deref()
+                .filter(|m| m.contains("is waiting for an answer: "))
+                .map(str::to_string)
+        })
+    };
+    wait_for(
+        "a progress note of the question",
+        Duration::from_secs(20),
+        || waiting(&recorder).is_some(),
+    );
+    let worker = worker_in(&client, "waiting_user_answer").await;
+    let id = worker["id"].as_str().unwrap().to_string();
+    let note = waiting(&recorder).unwrap();
+    assert!(
+        note.starts_with(&format!(
+            "worker {id} is waiting for an answer: {QUESTION} ("
+        )),
+        "{note}"
+    );
+    assert_eq!(worker["question"], QUESTION);
+    assert_eq!(
+        cao.ok(&["status", &id]),
+        format!("waiting_user_answer\nquestion: {QUESTION}\n")
+    );
+    let status: Value = serde_json::from_str(&cao.ok(&["status", &id, "--json"])).unwrap();
+    assert_eq!(status["question"], QUESTION);
+    assert!(cao.ok(&["list"]).contains(&format!("asks: {QUESTION}")));
+
+    let answered = call(
+        &client,
+        "answer_user_prompt",
+        json!({"terminal_id": id, "answer": "y"}),
+    )
+    .await;
+    assert_eq!(answered.is_error, Some(false), "{}", text(&answered));
+    let a = answered.structured_content.unwrap();
+    assert_eq!(a["success"], true);
+    assert_eq!(a["question"], QUESTION);
+    assert_eq!(a["answered"], "y");
+    assert_ne!(a["status"], "waiting_user_answer");
+
+    let result = handoff.await.unwrap();
+    assert_eq!(result.is_error, Some(false), "{}", text(&result));
+    let s = result.structured_content.unwrap();
+    assert_eq!(s["output"], "fake answer: you said y");
+    assert_eq!(s["terminal_id"], id.as_str());
+    assert!(cao.list().is_empty(), "the worker is closed");
+}
+
+/// Issue 13: answer_user_prompt and `cao answer` never type into a terminal that is not
+/// asking: idle, working, or unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn answering_a_terminal_that_is_not_waiting_is_refused_and_types_nothing() {
+    let cao = Cao::new();
+    let log = cao.path("t.jsonl");
+    let cao = cao.with_env("CAO_FAKE_TRANSCRIPT", log.to_str().unwrap());
+    let worker = cao.launch("developer");
+    let (client, _) = connect(&cao, &[]).await;
+    let refused = |r: &rmcp::model::CallToolResult, status: &str| {
+        assert_eq!(r.is_error, Some(true), "{}", text(r));
+        let t = text(r);
+        assert!(
+            t.contains(&format!("is {status}, not waiting for an answer"))
+                && t.contains("nothing was typed"),
+            "{t}"
+        );
+    };
+    let r = call(
+        &client,
+        "answer_user_prompt",
+        json!({"terminal_id": worker, "answer": "y"}),
+    )
+    .await;
+    refused(&r, "idle");
+    let err = cao.fails(&["answer", &worker, "y"]);
+    assert!(err.contains("is idle, not waiting for an answer"), "{err}");
+
+    cao.ok(&["send", &worker, "work hard [[sleep 30]]"]);
+    wait_for("the worker to be busy", Duration::from_secs(10), || {
+        cao.status(&worker) == "processing"
+    });
+    let r = call(
+        &client,
+        "answer_user_prompt",
+        json!({"terminal_id": worker, "answer": "1"}),
+    )
+    .await;
+    refused(&r, "processing");
+    for (id, expect) in [
+        ("0badbeef", "no terminal 0badbeef"),
+        ("%1", "invalid terminal id"),
+    ] {
+        let r = call(
+            &client,
+            "answer_user_prompt",
+            json!({"terminal_id": id, "answer": "y"}),
+        )
+        .await;
+        assert_eq!(r.is_error, Some(true));
+        assert!(text(&r).contains(expect), "{}", text(&r));
+    }
+    // Only the task was ever typed.
+    assert_eq!(common::transcript(&log), ["work hard [[sleep 30]]"]);
+    assert!(!cao.screen(&worker).contains("[[sleep 30]]y"));
+    client.cancel().await.unwrap();
+}
+
+/// Issue 13: a handoff whose worker waits past the grace fails with the question and
+/// leaves the worker running; answered later (here with `cao answer`), its answer is read
+/// with get_terminal_output.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handoff_whose_worker_waits_past_the_grace_fails_with_the_question() {
+    let cao = Cao::new();
+    let (client, _) = connect(&cao, &[("CAO_ANSWER_GRACE", "1")]).await;
+    let started = Instant::now();
+    let result = call(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": "migrate [[ask]]", "timeout": 120}),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(result.is_error, Some(true));
+    let s = result.structured_content.unwrap();
+    let id = s["terminal_id"].as_str().unwrap().to_string();
+    let message = s["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("for an answer to: {QUESTION}"))
+            && message.contains("still running")
+            && message.contains("answer_user_prompt")
+            && message.contains(&id),
+        "{message}"
+    );
+    // The worker is still there, still asking.
+    let worker = worker_in(&client, "waiting_user_answer").await;
+    assert_eq!(worker["id"], id.as_str());
+    assert_eq!(worker["question"], QUESTION);
+
+    let out = cao.ok(&["answer", &id, "yes please"]);
+    assert!(
+        out.contains(&format!("answered yes please to: {QUESTION}")),
+        "{out}"
+    );
+    wait_for("the worker to finish", Duration::from_secs(10), || {
+        cao.status(&id) == "completed"
+    });
+    let output = call(&client, "get_terminal_output", json!({"terminal_id": id})).await;
+    assert_eq!(
+        output.structured_content.unwrap()["output"],
+        "fake answer: you said yes please"
+    );
+    let closed = call(&client, "close_terminal", json!({"terminal_id": id})).await;
+    assert_eq!(closed.is_error, Some(false), "{}", text(&closed));
+    client.cancel().await.unwrap();
+}
+
+/// Issue 13: handoff and assign take a provider and a model per call. A model goes on the
+/// CLI's command line its own way (a stand-in `claude` records its argv); a CLI that takes
+/// none is said so; an unknown or missing provider is an error naming the installed ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_and_model_are_chosen_per_call() {
+    let cao = Cao::new();
+    let argv_file = cao.path("claude-argv.txt");
+    let stub = cao.path("claude");
+    std::fs::write(
+        &stub,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nexec sleep 60\n",
+            argv_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cao = cao
+        .with_env("CAO_CLAUDE_CODE_BIN", stub.to_str().unwrap())
+        .with_env("CAO_CODEX_BIN", "/no/such/codex");
+    let (client, _) = connect(&cao, &[]).await;
+
+    // The profile names no provider: the call's wins, and its model is on the argv.
+    let r = call(
+        &client,
+        "assign",
+        json!({"agent_profile": "developer", "message": "x", "provider": "claude_code", "model": "opus-test-1"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let s = r.structured_content.unwrap();
+    let id = s["terminal_id"].as_str().unwrap().to_string();
+    assert!(!s["message"].as_str().unwrap().contains("not applied"));
+    wait_for("the CLI to start", Duration::from_secs(10), || {
+        std::fs::read_to_string(&argv_file).is_ok_and(|a| a.contains("--model\nopus-test-1\n"))
+    });
+    let listed = cao.list();
+    let row = listed.iter().find(|t| t["id"] == id.as_str()).unwrap();
+    assert_eq!(row["provider"], "claude_code");
+    let closed = call(&client, "close_terminal", json!({"terminal_id": id})).await;
+    assert_eq!(closed.is_error, Some(false), "{}", text(&closed));
+
+    // The fake CLI takes no model: the result says so, and the work is done all the same.
+    let r = call(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": "hello", "provider": "fake", "model": "big-model"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["output"], "fake answer: hello");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("model 'big-model' was not applied: the fake CLI takes no model option"),
+        "{s}"
+    );
+
+    for (a, expect) in [
+        (
+            json!({"provider": "nope"}),
+            vec![
+                "unknown provider 'nope'",
+                "Installed here: claude_code",
+                "fake; pass one of them as provider",
+            ],
+        ),
+        (
+            json!({"provider": "codex"}),
+            vec![
+                "CAO_CODEX_BIN is set to '/no/such/codex'",
+                "Installed here: claude_code",
+                "fake; pass one",
+            ],
+        ),
+        (
+            json!({"model": "--yolo"}),
+            vec!["invalid model", "--yolo", "leave model out"],
+        ),
+    ] {
+        for tool in ["assign", "handoff"] {
+            let mut args = json!({"agent_profile": "developer", "message": "x"});
+            args.as_object_mut()
+                .unwrap()
+                .extend(a.as_object().unwrap().clone());
+            let r = call(&client, tool, args).await;
+            assert_eq!(r.is_error, Some(true), "{tool} {a}");
+            for e in &expect {
+                assert!(text(&r).contains(e), "{tool} {a}: {}", text(&r));
+            }
+        }
+    }
+    assert!(cao.list().is_empty(), "nothing was started");
     client.cancel().await.unwrap();
 }
 
@@ -536,7 +829,7 @@ async fn a_worker_gets_only_the_cao_tools_its_profile_allows() {
     let worker = cao.launch("developer");
     // The supervisor keeps every tool.
     let (client, _) = connect(&cao, &[("CAO_TERMINAL_ID", &supervisor)]).await;
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 8);
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 9);
     client.cancel().await.unwrap();
     // The built-in developer may report and read, not hand out work or close terminals.
     let (client, _) = connect(&cao, &[("CAO_TERMINAL_ID", &worker)]).await;

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use cao::providers::{self, Provider, Status};
+use cao::providers::{self, Layout, Provider, Question, Reply, Status};
 
 const IDLE: Status = Status::Idle;
 const BUSY: Status = Status::Processing;
@@ -1391,4 +1391,218 @@ fn input_box_tricky_screens() {
             "copilot_cli: {input:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Questions to the user (`Provider::question`) and the keys that answer them
+// ---------------------------------------------------------------------------------------
+
+/// The keys an answer presses (an answer typed on a line panics).
+fn keys(q: &Question, answer: &str) -> Vec<&'static str> {
+    match q.reply(answer) {
+        Ok(Reply::Keys { keys, .. }) => keys,
+        other => panic!("{answer}: {other:?}"),
+    }
+}
+
+fn question(p: &dyn Provider, label: &str, screen: &str) -> Question {
+    assert_eq!(p.status(screen), ASK, "{}: status of {label}", p.name());
+    p.question(screen)
+        .unwrap_or_else(|| panic!("{}: no question read on {label}", p.name()))
+}
+
+/// On every recorded screen, a question is read exactly where the status says one is
+/// asked: never on a working, idle or answered screen.
+#[test]
+fn recorded_screens_have_a_question_exactly_when_waiting() {
+    let clis = [
+        ("claude_code", "claude"),
+        ("codex", "codex"),
+        ("gemini_cli", "gemini"),
+        ("gemini_cli", "gemini_cli"),
+        ("opencode", "opencode"),
+        ("copilot_cli", "copilot"),
+    ];
+    let mut asked = 0;
+    for (name, cli) in clis {
+        let p = provider(name);
+        let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/screens", cli]
+            .iter()
+            .collect();
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "txt") {
+                continue;
+            }
+            let screen = std::fs::read_to_string(&path).unwrap();
+            let waiting = p.status(&screen) == ASK;
+            assert_eq!(
+                p.question(&screen).is_some(),
+                waiting,
+                "{name}: {}",
+                path.display()
+            );
+            asked += usize::from(waiting);
+        }
+    }
+    assert_eq!(
+        asked, 5,
+        "the recorded dialogs: claude 21, fresh-01..03, copilot 00"
+    );
+}
+
+#[test]
+fn claude_code_permission_question_from_a_recorded_screen() {
+    let p = provider("claude_code");
+    let q = question(
+        p,
+        "21-perms-dialog",
+        &fixture("claude", "21-perms-dialog.txt"),
+    );
+    assert_eq!(
+        q.text,
+        "Tool use\nmock - echo(message: \"hello from mock\") (MCP)\nEchoes back the input message.\nDo you want to proceed?"
+    );
+    assert_eq!(
+        q.options,
+        [
+            "Yes",
+            "Yes, and don't ask again for mock - echo commands in /home/agent1/ws-claude",
+            "No"
+        ]
+    );
+    assert_eq!(q.layout, Layout::Vertical);
+    assert_eq!(keys(&q, "y"), ["Enter"]);
+    assert_eq!(keys(&q, "2"), ["Down", "Enter"]);
+    assert_eq!(keys(&q, "no"), ["Down", "Down", "Enter"]);
+    assert!(q.summary().ends_with("Do you want to proceed? [1. Yes | 2. Yes, and don't ask again for mock - echo commands in /home/agent1/ws-claude | 3. No]"));
+    // A start-up dialog with the cursor on its second choice.
+    let q = question(
+        p,
+        "fresh-02",
+        &fixture("claude", "fresh-02-after-trust.txt"),
+    );
+    assert_eq!(q.options, ["Yes", "No (recommended)"]);
+    assert_eq!(q.selected, 1);
+    assert_eq!(keys(&q, "yes"), ["Up", "Enter"]);
+}
+
+#[test]
+fn copilot_cli_trust_question_from_a_recorded_screen() {
+    let p = provider("copilot_cli");
+    let q = question(
+        p,
+        "00-trust-dialog",
+        &fixture("copilot", "00-trust-dialog.txt"),
+    );
+    assert!(
+        q.text.ends_with("Do you trust the files in this folder?"),
+        "{}",
+        q.text
+    );
+    assert!(!q.text.contains('│'), "frames are dropped: {}", q.text);
+    assert_eq!(
+        q.options,
+        [
+            "Yes",
+            "Yes, and remember this folder for future sessions",
+            "No (Esc)"
+        ]
+    );
+    assert_eq!(keys(&q, "n"), ["Down", "Down", "Enter"]);
+}
+
+#[test]
+fn questions_on_reconstructed_screens() {
+    // Claude Code: a Bash permission (see claude_code_tricky_screens).
+    let claude = format!(
+        "❯ clean up\n\n● Bash(rm -rf build)\n\n{RULE}\n Bash command\n\n   rm -rf build\n\n Do you want to proceed?\n ❯ 1. Yes\n   2. No\n\n Esc to cancel\n"
+    );
+    let q = question(provider("claude_code"), "bash permission", &claude);
+    assert_eq!(
+        q.text,
+        "Bash command\nrm -rf build\nDo you want to proceed?"
+    );
+    assert_eq!(q.options, ["Yes", "No"]);
+
+    // Codex: the question runs up to the turn's bullet; `(y)` shortcuts stay in the labels.
+    let codex = "› delete the build\n\n• Running rm -rf build\n\n  Would you like to run the following command?\n\n  $ rm -rf build\n\n\
+                 › 1. Yes, proceed (y)\n  2. No, and tell Codex what to do differently (esc)\n\n  Press enter to confirm or esc to cancel\n";
+    let q = question(provider("codex"), "approval", codex);
+    assert_eq!(
+        q.text,
+        "Would you like to run the following command?\n$ rm -rf build"
+    );
+    assert_eq!(
+        q.options,
+        [
+            "Yes, proceed (y)",
+            "No, and tell Codex what to do differently (esc)"
+        ]
+    );
+    assert_eq!(keys(&q, "n"), ["Down", "Enter"]);
+
+    // Gemini CLI: a framed box, `●` on the selected choice.
+    let gemini = "╭──────────────────────────────────────────╮\n│ ?  Shell rm -rf build                    │\n│                                          │\n\
+                  │ Allow execution of: 'rm'?                │\n│                                          │\n│ ● 1. Allow once                          │\n\
+                  │   2. Allow for this session              │\n│   3. No, suggest changes (esc)           │\n╰──────────────────────────────────────────╯\n";
+    let q = question(provider("gemini_cli"), "tool confirmation", gemini);
+    assert_eq!(q.text, "? Shell rm -rf build\nAllow execution of: 'rm'?");
+    assert_eq!(
+        q.options,
+        [
+            "Allow once",
+            "Allow for this session",
+            "No, suggest changes (esc)"
+        ]
+    );
+    assert_eq!(keys(&q, "y"), ["Enter"]);
+    assert_eq!(keys(&q, "allow for"), ["Down", "Enter"]);
+
+    // OpenCode: a row of buttons, moved through with Left/Right.
+    let opencode = "  ┃\n  ┃  delete the build\n  ┃\n\n     ⚙ bash [command=rm -rf build]\n\n  △  Permission required\n     $ rm -rf build\n\n   Allow once   Allow always   Reject          ⇆ select   enter confirm\n";
+    let q = question(provider("opencode"), "permission", opencode);
+    assert_eq!(q.text, "Permission required\n$ rm -rf build");
+    assert_eq!(q.options, ["Allow once", "Allow always", "Reject"]);
+    assert_eq!(q.layout, Layout::Horizontal);
+    assert_eq!(keys(&q, "n"), ["Right", "Right", "Enter"]);
+    assert_eq!(keys(&q, "allow always"), ["Right", "Enter"]);
+
+    // Copilot CLI: a permission question.
+    let copilot = "│ Allow Copilot to run rm -rf build?                │\n│ ❯ 1. Yes                                          │\n│   2. No (Esc)                                     │\n│ ↑/↓ to navigate · enter to select · esc to cancel │\n";
+    let q = question(provider("copilot_cli"), "permission", copilot);
+    assert_eq!(q.text, "Allow Copilot to run rm -rf build?");
+    assert_eq!(q.options, ["Yes", "No (Esc)"]);
+
+    // Kiro CLI's TUI: unnumbered choices.
+    let kiro = format!(
+        "{RULE}\n  delete the build\n\n  I'll run rm -rf build.\n\n shell requires approval\n Yes, single permission\n Trust, always allow in this session\n No (Tab to edit)\n"
+    );
+    let q = question(provider("kiro_cli"), "tui permission", &kiro);
+    assert!(q.text.ends_with("shell requires approval"), "{}", q.text);
+    assert_eq!(
+        q.options,
+        [
+            "Yes, single permission",
+            "Trust, always allow in this session",
+            "No (Tab to edit)"
+        ]
+    );
+    assert_eq!(keys(&q, "no"), ["Down", "Down", "Enter"]);
+
+    // Q CLI (and Kiro's legacy UI): typed at the prompt under the question.
+    let q_cli = "[developer] > delete build\n\n> I'll delete it.\n\n🛠️  Using tool: execute_bash\n ⋮\n ● I will run: rm -rf build\n\nAllow this action? Use 't' to trust (always allow) this tool for the session. [y/n/t]:\n\n[developer] > \n";
+    for name in ["q_cli", "kiro_cli"] {
+        let q = question(provider(name), "permission", q_cli);
+        assert_eq!(q.layout, Layout::Line, "{name}");
+        assert_eq!(
+            q.summary(),
+            "🛠️ Using tool: execute_bash I will run: rm -rf build Allow this action? Use 't' to trust (always allow) this tool for the session. [y/n/t]:",
+            "{name}"
+        );
+        assert_eq!(q.reply("t"), Ok(Reply::Text("t".into())));
+    }
+
+    // Kimi CLI shows no question cao reads.
+    assert_eq!(provider("kimi_cli").question("💫 hi\n"), None);
 }

@@ -312,7 +312,7 @@ fn part1_bad_input_is_refused_or_delivered_exactly() {
     assert!(
         r["result"]["tools"]
             .as_array()
-            .is_some_and(|t| t.len() == 8),
+            .is_some_and(|t| t.len() == 9),
         "{r}"
     );
 

@@ -67,6 +67,7 @@ fn cli_help() {
         Some("list"),
         Some("status"),
         Some("send"),
+        Some("answer"),
         Some("output"),
         Some("inbox"),
         Some("shutdown"),

@@ -47,6 +47,7 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
     let record = engine.create_terminal(CreateRequest {
         profile: args.agents,
         provider: args.provider,
+        model: None,
         session_name: args.session_name,
         join_caller_session: false,
         working_dir: Some(dir),

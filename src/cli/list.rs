@@ -41,6 +41,9 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map_or_else(|| "-".to_string(), super::worktrees::branch_state)
         );
+        if let Some(question) = &t.question {
+            println!("{:<10} asks: {question}", "");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

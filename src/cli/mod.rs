@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use cao::engine::{self, Engine};
 
+mod answer;
 mod config;
 mod inbox;
 mod install;
@@ -42,6 +43,8 @@ enum Command {
     Status(TerminalArgs),
     /// Send a message to a terminal (typed when it is idle).
     Send(send::Args),
+    /// Answer a terminal that is asking its user something (waiting_user_answer).
+    Answer(answer::Args),
     /// Print a terminal's last answer or full output.
     Output(output::Args),
     /// Show the messages sent to a terminal and whether each was delivered.
@@ -104,6 +107,7 @@ fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(&engine, args),
         Command::Status(args) => status::run(&engine, args),
         Command::Send(args) => send::run(&engine, args),
+        Command::Answer(args) => answer::run(&engine, args),
         Command::Output(args) => output::run(&engine, args),
         Command::Inbox(args) => inbox::run(&engine, args),
         Command::Worktrees(args) => worktrees::run(&engine, args),

@@ -6,7 +6,8 @@ use cao::engine::Engine;
 
 use super::TerminalArgs;
 
-/// Prints the status (just the word, or JSON).
+/// Prints the status (the word, and the question under it when the terminal is asking one;
+/// or JSON).
 pub fn run(engine: &Engine, args: TerminalArgs) -> anyhow::Result<ExitCode> {
     let view = engine.view(&args.terminal_id)?;
     if args.json {
@@ -20,6 +21,9 @@ pub fn run(engine: &Engine, args: TerminalArgs) -> anyhow::Result<ExitCode> {
                 super::worktrees::branch_state(w),
                 w.path
             ),
+        }
+        if let Some(question) = &view.question {
+            println!("question: {question}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -31,10 +31,12 @@ pub enum Delivery {
 }
 
 /// Exclusive per-receiver delivery lock, released on drop (or when the process dies).
-struct DeliveryLock(File);
+pub(super) struct DeliveryLock(File);
 
 impl DeliveryLock {
-    fn acquire(engine: &Engine, receiver: &str) -> Result<DeliveryLock, EngineError> {
+    /// Takes the terminal's lock: held by whoever types into it (a delivery, a dialog's or a
+    /// question's answer), so two typists never interleave.
+    pub(super) fn acquire(engine: &Engine, receiver: &str) -> Result<DeliveryLock, EngineError> {
         let path = engine.run_dir()?.join(format!("{receiver}.lock"));
         DeliveryLock::acquire_at(engine.clock.as_ref(), &path, receiver, LOCK_WAIT)
     }
@@ -190,6 +192,9 @@ impl Engine {
                 // Still under the lock: the next delivery must not type into an input box
                 // whose text the CLI has not taken yet.
                 self.confirm_submitted(&record.pane_id, provider, &screen);
+                // Logged here, whoever typed (the watcher, or a handoff when no watcher
+                // listened yet).
+                tracing::debug!(terminal = %receiver, ?ids, "delivered");
                 Ok(Delivery::Delivered(ids))
             }
             Err(e) => {

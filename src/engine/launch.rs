@@ -55,6 +55,35 @@ fn configured_executable(
     .into())
 }
 
+/// A provider that cannot be used (unknown, or its CLI not installed) as an error that names
+/// the providers that can.
+fn unavailable(engine: &Engine, error: EngineError) -> EngineError {
+    match error {
+        EngineError::Provider(
+            e @ (ProviderError::Unknown(_) | ProviderError::NotInstalled { .. }),
+        ) => EngineError::ProviderUnavailable {
+            reason: e.to_string(),
+            installed: engine.installed_providers(),
+        },
+        other => other,
+    }
+}
+
+/// A model name asked for per call, refused when a CLI could read it as a flag (it goes on
+/// the CLI's command line) or it holds characters no model name has.
+fn checked_model(model: &str) -> Result<&str, EngineError> {
+    let ok = model.len() <= 200
+        && !model.starts_with('-')
+        && model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@'));
+    if ok {
+        Ok(model)
+    } else {
+        Err(EngineError::InvalidModel(model.to_string()))
+    }
+}
+
 /// What `cao _exec` needs to become the agent CLI.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ExecSpec {
@@ -66,16 +95,22 @@ pub struct ExecSpec {
 
 pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalRecord, EngineError> {
     let mut profile = engine.profile(&req.profile)?;
-    let provider =
-        engine.resolve_provider(req.provider.as_deref(), &profile, req.caller.as_ref())?;
+    let provider = engine
+        .resolve_provider(req.provider.as_deref(), &profile, req.caller.as_ref())
+        .map_err(|e| unavailable(engine, e))?;
     let (overrides, agents_dir) = provider_settings(engine, provider.name());
     let executable = match (
         &overrides.executable,
         env::non_empty(provider.executable_var()),
     ) {
         (Some(configured), None) => configured_executable(provider.name(), configured)?,
-        _ => provider.executable()?,
+        _ => provider
+            .executable()
+            .map_err(|e| unavailable(engine, e.into()))?,
     };
+    if let Some(model) = req.model.as_deref().filter(|m| !m.is_empty()) {
+        profile.model = Some(checked_model(model)?.to_string());
+    }
     if profile.model.as_deref().is_none_or(str::is_empty) {
         profile.model = overrides.model.map(|m| m.value);
     }

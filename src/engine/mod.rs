@@ -25,6 +25,7 @@ mod answers;
 mod callers;
 mod inbox;
 mod launch;
+mod questions;
 #[cfg(test)]
 mod scenarios;
 mod wait;
@@ -36,6 +37,7 @@ pub use answers::{Answer, AnswerSource};
 pub use callers::provider_for_client;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
+pub use questions::Answered;
 pub use workdir::WorkdirError;
 pub use worktree::{WorktreeError, WorktreeOutcome, WorktreeState};
 
@@ -68,6 +70,25 @@ pub enum EngineError {
     /// No such cao session.
     #[error("no cao session named '{0}'; see `cao list`")]
     UnknownSession(String),
+    /// A provider asked for that is unknown or whose CLI is not installed.
+    #[error("{reason}. Installed here: {}", installed_list(.installed))]
+    ProviderUnavailable {
+        reason: String,
+        installed: Vec<&'static str>,
+    },
+    /// A model name that could be read as a flag or holds odd characters.
+    #[error(
+        "invalid model {0:?}: use the CLI's model name (letters, digits and . _ - : / @, not starting with -), or leave model out"
+    )]
+    InvalidModel(String),
+    /// `answer_user_prompt` on a terminal that is not asking anything.
+    #[error(
+        "terminal {id} is {status}, not waiting for an answer: nothing was typed. Answer only a terminal whose status is waiting_user_answer (see list_terminals)"
+    )]
+    NotWaiting { id: String, status: Status },
+    /// A waiting terminal whose question cao cannot answer.
+    #[error("terminal {id} is waiting, but {reason}; nothing was typed")]
+    CannotAnswer { id: String, reason: String },
     /// No CLI could be picked.
     #[error(
         "no provider given and none of the supported CLIs is on PATH ({0}); install one, pass --provider, or set CAO_PROVIDER"
@@ -119,6 +140,9 @@ pub enum EngineError {
     /// State store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A caller asked to answer a question on its own screen.
+    #[error("terminal {0} is your own; a question on your screen is for your user to answer")]
+    AnswerSelf(String),
     /// A supervisor asked to close its own terminal.
     #[error("terminal {0} is your own; close workers, not yourself")]
     CloseSelf(String),
@@ -133,6 +157,15 @@ pub enum EngineError {
     },
 }
 
+/// The installed providers as the end of an error sentence.
+fn installed_list(installed: &[&str]) -> String {
+    if installed.is_empty() {
+        "none of the supported CLIs; install one (see the README's Supported CLIs)".into()
+    } else {
+        format!("{}; pass one of them as provider", installed.join(", "))
+    }
+}
+
 /// Largest message cao will type (bytes); bigger texts belong in a file.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
@@ -141,8 +174,12 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 pub struct CreateRequest {
     /// Agent profile name.
     pub profile: String,
-    /// Provider chosen explicitly (`--provider`); wins over everything else.
+    /// Provider chosen explicitly (`--provider`, a tool call's `provider`); wins over
+    /// everything else.
     pub provider: Option<String>,
+    /// Model chosen explicitly (a tool call's `model`); wins over the profile's and the
+    /// config file's. Passed the CLI's own way ([`ProviderId::model_flag`]).
+    pub model: Option<String>,
     /// Name for a new session (launch); `None` lets cao pick one or use the caller's session.
     pub session_name: Option<String>,
     /// Start in the caller's session (workers) instead of a new one.
@@ -201,6 +238,8 @@ pub struct TerminalView {
     /// The worker's git worktree (`use_worktree`): branch, uncommitted changes, commits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worktree: Option<WorktreeState>,
+    /// What it asks its user, when its status is `waiting_user_answer`: the question and its choices as its screen shows them (answer with `answer_user_prompt`).
+    pub question: Option<String>,
 }
 
 /// A worktree cao made, as `cao worktrees` lists it.
@@ -213,6 +252,14 @@ pub struct WorktreeListing {
     pub running: bool,
     /// Its state now (`None`: its folder is gone).
     pub state: Option<WorktreeState>,
+}
+
+/// What one look at a terminal showed.
+struct Live {
+    status: Status,
+    usage: Option<crate::records::Usage>,
+    /// The question on its screen, when it is waiting for an answer.
+    question: Option<String>,
 }
 
 /// Which part of a terminal's output to read.
@@ -245,6 +292,8 @@ pub struct Progress {
     pub status: Status,
     /// Time since the wait began.
     pub elapsed: Duration,
+    /// What the worker asks, while its status is `waiting_user_answer`.
+    pub question: Option<String>,
 }
 
 /// The result of a finished handoff.
@@ -260,8 +309,18 @@ pub struct HandoffOutcome {
     pub usage: Option<crate::records::Usage>,
     /// What became of the worker's worktree (`use_worktree`).
     pub worktree: Option<WorktreeOutcome>,
-    /// What the caller was told when the worktree was made (e.g. a dirty main checkout).
-    pub worktree_notes: Vec<String>,
+    /// What the caller should know about how the worker was started (a model that was not
+    /// applied, ...).
+    pub notes: Vec<String>,
+}
+
+/// A worker `assign` started.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    /// Its terminal.
+    pub record: TerminalRecord,
+    /// What the caller should know about how it was started (a model that was not applied).
+    pub notes: Vec<String>,
 }
 
 /// How often waits re-read the screen: short enough to add little latency, long enough to
@@ -556,29 +615,18 @@ impl Engine {
             return Ok(p);
         }
         // `CAO_PROVIDER`, else the config file's `default_provider`.
-        let config = crate::config::Config::load(&self.home).unwrap_or_else(|e| {
-            tracing::warn!("ignoring the config file: {e}");
-            crate::config::Config::defaults(&self.home)
-        });
-        if let Some(name) = config.default_provider.map(|s| s.value) {
-            return Ok(providers::get(&name)?);
+        let config = self.config();
+        if let Some(name) = &config.default_provider {
+            return Ok(providers::get(&name.value)?);
         }
-        // The first CLI that is installed: on PATH, named by its variable, or configured.
+        // The first CLI that is installed.
         let candidates = || {
             ProviderId::ALL
                 .into_iter()
                 .filter(|id| *id != ProviderId::Fake)
         };
-        for id in candidates() {
-            let p = providers::of(id);
-            let configured = config
-                .providers
-                .get(id.name())
-                .and_then(|s| s.executable.as_ref())
-                .is_some_and(|e| providers::is_executable(&e.value));
-            if configured || p.executable().is_ok() {
-                return Ok(p);
-            }
+        if let Some(id) = candidates().find(|id| is_installed(&config, *id)) {
+            return Ok(providers::of(id));
         }
         Err(EngineError::NoProvider(
             candidates()
@@ -586,6 +634,26 @@ impl Engine {
                 .collect::<Vec<_>>()
                 .join(", "),
         ))
+    }
+
+    /// The providers whose CLI can be started here, in [`ProviderId::ALL`] order: what an
+    /// error about an unusable provider offers instead.
+    pub fn installed_providers(&self) -> Vec<&'static str> {
+        let config = self.config();
+        ProviderId::ALL
+            .into_iter()
+            .filter(|id| is_installed(&config, *id))
+            .map(ProviderId::name)
+            .collect()
+    }
+
+    /// The config file's settings (defaults when it cannot be read: a broken config must not
+    /// stop agents from starting; `cao config` shows why).
+    fn config(&self) -> crate::config::Config {
+        crate::config::Config::load(&self.home).unwrap_or_else(|e| {
+            tracing::warn!("ignoring the config file: {e}");
+            crate::config::Config::defaults(&self.home)
+        })
     }
 
     /// Creates a terminal: resolves profile, provider, executable and working directory (all
@@ -664,31 +732,35 @@ impl Engine {
             .store()
             .terminal(id)?
             .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
-        Ok(self.status_of(&record)?.0)
+        Ok(self.status_of(&record)?.status)
     }
 
     /// The live status of a known terminal (screen and record, see
-    /// [`answers::combined_status`]) and its usage; a terminal whose pane is gone is
-    /// forgotten.
-    fn status_of(
-        &self,
-        record: &TerminalRecord,
-    ) -> Result<(Status, Option<crate::records::Usage>), EngineError> {
+    /// [`answers::combined_status`]), its usage and its question; a terminal whose pane is
+    /// gone is forgotten.
+    fn status_of(&self, record: &TerminalRecord) -> Result<Live, EngineError> {
         if record.kind == TerminalKind::Mailbox {
-            return Ok((Status::Idle, None));
+            return Ok(Live {
+                status: Status::Idle,
+                usage: None,
+                question: None,
+            });
         }
         let provider = providers::get(&record.provider)?;
         match self.screen(record)? {
             Some(screen) => {
                 let read = self.read_record(record, provider);
-                Ok((
-                    answers::combined_status(
-                        provider.status(&screen),
-                        &read,
-                        self.typed_ahead(record, &read),
-                    ),
-                    answers::usage_of(&read),
-                ))
+                let status = answers::combined_status(
+                    provider.status(&screen),
+                    &read,
+                    self.typed_ahead(record, &read),
+                );
+                Ok(Live {
+                    status,
+                    usage: answers::usage_of(&read),
+                    question: (status == Status::WaitingUserAnswer)
+                        .then(|| questions::asked(provider, &screen)),
+                })
             }
             None => {
                 self.forget(record, "exited")?;
@@ -734,12 +806,12 @@ impl Engine {
             if let Some(pane) = panes.iter().find(|p| p.pane_id == record.pane_id) {
                 self.ensure_watcher(&record, Some(pane))?;
             }
-            let status = match self.status_of(&record) {
-                Ok(status) => status,
+            let live = match self.status_of(&record) {
+                Ok(live) => live,
                 Err(EngineError::UnknownTerminal(_)) => continue,
                 Err(e) => return Err(e),
             };
-            views.push(self.view_of(record, status)?);
+            views.push(self.view_of(record, live)?);
         }
         Ok(views)
     }
@@ -751,16 +823,12 @@ impl Engine {
             .store()
             .terminal(id)?
             .ok_or_else(|| EngineError::UnknownTerminal(id.to_string()))?;
-        let status = self.status_of(&record)?;
-        self.view_of(record, status)
+        let live = self.status_of(&record)?;
+        self.view_of(record, live)
     }
 
-    /// A record, its live status and usage as the row `cao list` / `list_terminals` show.
-    fn view_of(
-        &self,
-        record: TerminalRecord,
-        (status, usage): (Status, Option<crate::records::Usage>),
-    ) -> Result<TerminalView, EngineError> {
+    /// A record and what a look at it showed, as the row `cao list` / `list_terminals` show.
+    fn view_of(&self, record: TerminalRecord, live: Live) -> Result<TerminalView, EngineError> {
         let pending_messages = self.store().pending_count(&record.id)?;
         let worktree = self
             .store()
@@ -771,13 +839,14 @@ impl Engine {
             session: record.session,
             profile: record.profile,
             provider: record.provider,
-            status,
+            status: live.status,
             created_by: record.created_by,
             working_dir: record.working_dir,
             pending_messages,
-            usage,
+            usage: live.usage,
             kind: record.kind,
             worktree,
+            question: live.question,
         })
     }
 
@@ -955,6 +1024,11 @@ impl Engine {
     /// worker's answer once it has completed, closing the worker. The whole call is bounded
     /// by `timeout`; on timeout the worker is left running for the caller to inspect.
     ///
+    /// A worker that asks its user something is reported in `progress` with its question
+    /// and given a grace (`CAO_ANSWER_GRACE`) to be answered (by a human at its window, or
+    /// `answer_user_prompt`); past it the handoff fails with the question and leaves the
+    /// worker running, to be answered and read later.
+    ///
     /// Waiting is event-driven: the worker's turn-end hook and its watcher (when the pane's
     /// output settles) ring this call's doorbell; a slow tick covers a lost ring. When the
     /// CLI keeps a record, the record says when the turn ended and holds the exact answer,
@@ -972,7 +1046,9 @@ impl Engine {
         let started = self.clock.now();
         let deadline = started + timeout;
         req.initial_message = Some(task);
+        let model = req.model.clone();
         let record = self.create_terminal(req)?;
+        let notes = self.start_notes(&record, model.as_deref())?;
         let id = record.id.clone();
         let provider = providers::get(&record.provider)?;
         let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
@@ -998,6 +1074,9 @@ impl Engine {
         // Since when the screen has looked finished while the record showed no ended turn:
         // past RECORD_GRACE the record is taken to be missing and the screen answers.
         let mut screen_done_since: Option<Instant> = None;
+        // Since when the worker has been asking, and what: past the grace the handoff fails.
+        let grace = questions::grace();
+        let mut waiting: Option<(Instant, String)> = None;
         loop {
             if cancel.load(Ordering::SeqCst) {
                 let _ = self.interrupt(&id);
@@ -1045,11 +1124,14 @@ impl Engine {
                         self.hand_over(&id);
                     }
                     screen_status = Status::Processing;
-                } else if screen_status == Status::WaitingUserAnswer
-                    || screen_status == Status::Error && !record_running(&read)
-                    || ended_empty
-                {
-                    if ended_empty && screen_status != Status::WaitingUserAnswer {
+                } else if screen_status == Status::WaitingUserAnswer {
+                    let question = questions::asked(provider, &screen);
+                    // A new question restarts the grace.
+                    if waiting.as_ref().is_none_or(|(_, asked)| *asked != question) {
+                        waiting = Some((self.clock.now(), question));
+                    }
+                } else if screen_status == Status::Error && !record_running(&read) || ended_empty {
+                    if ended_empty {
                         screen_status = Status::Error;
                     }
                     let tail: Vec<&str> = providers::lines_from_bottom(&screen).take(6).collect();
@@ -1064,6 +1146,9 @@ impl Engine {
                     });
                 }
             }
+            if screen_status != Status::WaitingUserAnswer {
+                waiting = None;
+            }
             let status = if delivered {
                 answers::combined_status(screen_status, &read, self.typed_ahead(&record, &read))
             } else {
@@ -1075,9 +1160,33 @@ impl Engine {
                     terminal_id: id.clone(),
                     status,
                     elapsed: now - started,
+                    question: waiting.as_ref().map(|(_, question)| question.clone()),
                 });
                 last_status = Some(status);
                 last_beat = now;
+            }
+            if let Some((since, question)) = &waiting
+                && (now - *since >= grace || now >= deadline)
+            {
+                // One more look first: an answer given since the last read must not fail
+                // the handoff.
+                let still = match self.screen(&record)? {
+                    Some(screen) => provider.status(&screen) == Status::WaitingUserAnswer,
+                    None => return Err(self.exited(&record, "before finishing the task")),
+                };
+                if still {
+                    return Err(EngineError::Stuck {
+                        id: id.clone(),
+                        status: Status::WaitingUserAnswer,
+                        detail: format!(
+                            "it has waited {}s for an answer to: {question}\nIt is still running: answer it with answer_user_prompt (terminal_id \"{id}\"), then read its answer with get_terminal_output, or close it with close_terminal.",
+                            (now - *since).as_secs()
+                        ),
+                    });
+                }
+                waiting = None;
+                screen_status = Status::Processing;
+                rung = true;
             }
             if delivered {
                 let finished = if record_ended {
@@ -1103,8 +1212,6 @@ impl Engine {
                 };
                 if finished {
                     let answer = self.answer_of(&record, provider, &read)?;
-                    let worktree_notes =
-                        self.worktree_of(&id)?.map(|w| w.notes).unwrap_or_default();
                     let worktree = self.exit_terminal(&id)?;
                     return Ok(HandoffOutcome {
                         terminal_id: id,
@@ -1112,7 +1219,7 @@ impl Engine {
                         answer_source: answer.source,
                         usage: answer.usage,
                         worktree,
-                        worktree_notes,
+                        notes,
                     });
                 }
             }
@@ -1130,7 +1237,11 @@ impl Engine {
             } else {
                 SCREEN_ONLY_TICK
             };
-            let left = deadline.saturating_duration_since(self.clock.now());
+            let until = match &waiting {
+                Some((since, _)) => deadline.min(*since + grace),
+                None => deadline,
+            };
+            let left = until.saturating_duration_since(self.clock.now());
             rung |= self.clock.pause(tick.min(left), Some(&mut waiter));
         }
     }
@@ -1169,11 +1280,7 @@ impl Engine {
     /// Runs `assign`: a worker is created with `task` queued and returned at once; the task is
     /// typed the moment its CLI is first ready. With `CAO_ENABLE_SENDER_ID_INJECTION`, the
     /// task gains the caller's id and how to report back.
-    pub fn assign(
-        &self,
-        mut req: CreateRequest,
-        task: String,
-    ) -> Result<TerminalRecord, EngineError> {
+    pub fn assign(&self, mut req: CreateRequest, task: String) -> Result<Assigned, EngineError> {
         check_message(&task)?;
         let task = match &req.caller {
             Some(caller) if env::flag(env::CAO_ENABLE_SENDER_ID_INJECTION) => format!(
@@ -1183,7 +1290,30 @@ impl Engine {
             _ => task,
         };
         req.initial_message = Some(task);
-        self.create_terminal(req)
+        let model = req.model.clone();
+        let record = self.create_terminal(req)?;
+        Ok(Assigned {
+            notes: self.start_notes(&record, model.as_deref())?,
+            record,
+        })
+    }
+
+    /// What the caller of a new worker should know about how it was started: a model its
+    /// CLI could not take, what its worktree starts from.
+    fn start_notes(
+        &self,
+        record: &TerminalRecord,
+        model: Option<&str>,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut notes: Vec<String> = model_note(&record.provider, model).into_iter().collect();
+        if let Some(worktree) = self.worktree_of(&record.id)? {
+            notes.push(format!(
+                "it works in the worktree {} on branch {}",
+                worktree.path, worktree.branch
+            ));
+            notes.extend(worktree.notes);
+        }
+        Ok(notes)
     }
 
     /// Asks the receiver's watcher to type its queued mail now; `false` when no watcher
@@ -1301,9 +1431,30 @@ fn refuse_unless_created(record: &TerminalRecord) -> Result<(), EngineError> {
     }
 }
 
+/// Whether `id`'s CLI can be started here: its executable configured, named by its variable,
+/// or on `PATH`.
+fn is_installed(config: &crate::config::Config, id: ProviderId) -> bool {
+    let configured = config
+        .providers
+        .get(id.name())
+        .and_then(|s| s.executable.as_ref())
+        .is_some_and(|e| providers::is_executable(&e.value));
+    configured || providers::of(id).executable().is_ok()
+}
+
 /// Whether the record says a turn is under way (the screen's error line is then an old one).
 fn record_running(read: &answers::RecordRead) -> bool {
     matches!(read, Some(Ok(t)) if t.turns > 0 && !t.turn_ended)
+}
+
+/// What the caller should hear about a model it asked for: `None` when it went to the CLI
+/// (or none was asked for), else why it did not.
+fn model_note(provider: &str, model: Option<&str>) -> Option<String> {
+    let model = model.filter(|m| !m.is_empty())?;
+    let id: ProviderId = provider.parse().ok()?;
+    id.model_flag().is_none().then(|| {
+        format!("model '{model}' was not applied: the {provider} CLI takes no model option")
+    })
 }
 
 /// Refuses empty or oversized messages.

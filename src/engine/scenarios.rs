@@ -33,6 +33,8 @@ enum OnTask {
     Answer,
     /// Starts working, then its process dies: the pane is gone at the next look.
     Crash,
+    /// Asks its user `? Proceed with the change? (y/n)` and answers with the reply.
+    Ask,
 }
 
 /// The fake agent, scripted.
@@ -47,6 +49,8 @@ struct FakeCli {
     input: String,
     busy: bool,
     dying: bool,
+    /// On the question: the next line typed is the reply.
+    asking: bool,
 }
 
 impl FakeCli {
@@ -69,6 +73,7 @@ impl FakeCli {
             input: String::new(),
             busy: false,
             dying: false,
+            asking: false,
         };
         cli.next_dialog();
         let screen = cli.draw();
@@ -86,6 +91,13 @@ impl FakeCli {
         let mut screen = format!("{BANNER}{}", self.transcript);
         if self.busy {
             screen.push_str("* working (esc to interrupt)\n");
+            return screen;
+        }
+        if self.asking {
+            screen.push_str(&format!(
+                "? Proceed with the change? (y/n) {}\n",
+                self.input
+            ));
             return screen;
         }
         let mut lines = self.input.split('\n');
@@ -107,8 +119,24 @@ impl FakeCli {
         writeln!(file, "{line}").unwrap();
     }
 
+    fn answer(&mut self, answer: &str) {
+        for (i, line) in answer.lines().enumerate() {
+            let mark = if i == 0 { "● " } else { "  " };
+            self.transcript.push_str(&format!("{mark}{line}\n"));
+        }
+        self.transcript.push_str("✓ done in 0.05s\n\n");
+        self.note(serde_json::json!({"type": "assistant", "text": answer}));
+        self.note(serde_json::json!({"type": "turn_end", "outcome": "answered"}));
+    }
+
     fn submit(&mut self) -> Outcome {
         let task = std::mem::take(&mut self.input);
+        if std::mem::take(&mut self.asking) {
+            self.transcript
+                .push_str(&format!("? Proceed with the change? (y/n) {task}\n"));
+            self.answer(&format!("fake answer: you said {task}"));
+            return Outcome::Running;
+        }
         if task == "/exit" {
             return Outcome::Exited;
         }
@@ -116,16 +144,8 @@ impl FakeCli {
             .push_str(&format!("fake> {}\n", task.replace('\n', "\n....  ")));
         self.note(serde_json::json!({"type": "user", "text": task}));
         match self.on_task {
-            OnTask::Answer => {
-                let answer = format!("fake answer: {task}");
-                for (i, line) in answer.lines().enumerate() {
-                    let mark = if i == 0 { "● " } else { "  " };
-                    self.transcript.push_str(&format!("{mark}{line}\n"));
-                }
-                self.transcript.push_str("✓ done in 0.05s\n\n");
-                self.note(serde_json::json!({"type": "assistant", "text": answer}));
-                self.note(serde_json::json!({"type": "turn_end", "outcome": "answered"}));
-            }
+            OnTask::Answer => self.answer(&format!("fake answer: {task}")),
+            OnTask::Ask => self.asking = true,
             OnTask::Crash => {
                 self.busy = true;
                 self.dying = true;
@@ -208,12 +228,20 @@ impl Rig {
     }
 
     fn handoff(&self, task: &str) -> Result<HandoffOutcome, EngineError> {
+        self.handoff_noting(task, &mut |_| {})
+    }
+
+    fn handoff_noting(
+        &self,
+        task: &str,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<HandoffOutcome, EngineError> {
         self.engine.handoff(
             self.request(),
             task.to_string(),
             Duration::from_secs(600),
             &AtomicBool::new(false),
-            &mut |_| {},
+            progress,
         )
     }
 }
@@ -374,4 +402,84 @@ fn a_cli_that_never_gets_ready_times_out_in_fake_time_and_launch_attaches_throug
 
     rig.engine.attach(&worker.session).unwrap();
     assert_eq!(rig.mux.attached(), [worker.session.as_str()]);
+}
+
+#[test]
+fn a_worker_asking_past_the_grace_fails_the_handoff_with_its_question_and_stays() {
+    let rig = Rig::new(false, OnTask::Ask);
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    let err = rig
+        .handoff_noting("deploy", &mut |p| notes.push(p))
+        .unwrap_err();
+    let EngineError::Stuck { id, status, detail } = &err else {
+        panic!("expected Stuck, got {err:?}");
+    };
+    assert_eq!(*status, Status::WaitingUserAnswer);
+    assert!(
+        detail.contains("for an answer to: Proceed with the change? (y/n)")
+            && detail.contains("answer_user_prompt"),
+        "{detail}"
+    );
+    // The grace (30 s) in fake time, noticed within a few ticks.
+    let waited = rig.clock.elapsed();
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(45),
+        "{waited:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no real waiting"
+    );
+    let asked: Vec<&Progress> = notes.iter().filter(|p| p.question.is_some()).collect();
+    assert!(!asked.is_empty(), "{notes:?}");
+    assert_eq!(
+        asked[0].question.as_deref(),
+        Some("Proceed with the change? (y/n)")
+    );
+    assert_eq!(asked[0].status, Status::WaitingUserAnswer);
+
+    // The worker stays, still asking; answered, it finishes and its answer can be read.
+    let view = rig.engine.view(id).unwrap();
+    assert_eq!(view.status, Status::WaitingUserAnswer);
+    assert_eq!(
+        view.question.as_deref(),
+        Some("Proceed with the change? (y/n)")
+    );
+    let answered = rig.engine.answer_user_prompt(None, id, "y").unwrap();
+    assert_eq!(answered.typed, "y");
+    assert_eq!(answered.status, Status::Completed);
+    assert_eq!(
+        rig.mux.typed("%1"),
+        [paste("deploy"), key("Enter"), paste("y"), key("Enter")]
+    );
+    assert_eq!(
+        rig.engine.output(id, OutputMode::Last).unwrap(),
+        "fake answer: you said y"
+    );
+}
+
+#[test]
+fn an_answer_is_typed_only_into_a_terminal_that_is_asking() {
+    let rig = Rig::new(false, OnTask::Answer);
+    let worker = rig.engine.create_terminal(rig.request()).unwrap();
+    let pane = worker.pane_id.as_str();
+    for screen in [
+        format!("{BANNER}fake> \n"),
+        format!("{BANNER}fake> earlier\n* working (esc to interrupt)\n"),
+    ] {
+        rig.mux.set_screen(pane, &screen);
+        let err = rig
+            .engine
+            .answer_user_prompt(None, &worker.id, "y")
+            .unwrap_err();
+        assert!(matches!(err, EngineError::NotWaiting { .. }), "{err:?}");
+    }
+    // Its own terminal: refused before anything is read.
+    let err = rig
+        .engine
+        .answer_user_prompt(Some(&worker), &worker.id, "y")
+        .unwrap_err();
+    assert!(matches!(err, EngineError::AnswerSelf(_)), "{err:?}");
+    assert!(rig.mux.typed(pane).is_empty(), "nothing was typed");
 }

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use super::{Delivery, Engine, EngineError};
+use super::{Engine, EngineError};
 use crate::env;
 use crate::mux::shell_quote;
 use crate::providers;
@@ -273,9 +273,6 @@ fn check(engine: &Engine, record: &TerminalRecord, was_ready: bool) -> bool {
     let ready = was_ready || provider.status(&screen).accepts_input();
     if ready {
         match engine.deliver(&record.id) {
-            Ok(Delivery::Delivered(ids)) => {
-                tracing::debug!(terminal = %record.id, ?ids, "delivered")
-            }
             Ok(_) => {}
             Err(e) => tracing::warn!(terminal = %record.id, "delivery failed: {e}"),
         }

@@ -131,6 +131,9 @@ pub fn create(
             short(&base)
         ));
     }
+    // git itself races when worktrees of one repository are added at the same time (one
+    // `worktree add` reads another's half-made admin folder): cao's own take turns.
+    let _turn = repo_lock(&top)?;
     exclude_worktrees(&top)?;
     let name = format!("{profile}-{terminal_id}");
     let branch = format!("cao/{name}");
@@ -220,6 +223,7 @@ pub fn finish(row: &WorktreeRow) -> WorktreeOutcome {
             );
         }
         let path_arg = row.path.clone();
+        let _turn = repo_lock(repo);
         if let Err(e) = git_retrying_locks(repo, &["worktree", "remove", &path_arg]) {
             return kept(ahead, Vec::new(), format!("it could not be removed: {e}"));
         }
@@ -285,6 +289,28 @@ fn ahead(row: &WorktreeRow) -> Result<u32, WorktreeError> {
         .trim()
         .parse()
         .unwrap_or(0))
+}
+
+/// Holds cao's lock on the repository's worktrees (a file in its git folder) while alive.
+fn repo_lock(top: &Path) -> Result<std::fs::File, WorktreeError> {
+    let common = git(
+        top,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
+    let path = PathBuf::from(common.trim()).join("cao-worktrees.lock");
+    let io = |e: std::io::Error| WorktreeError::Git {
+        command: "lock".into(),
+        dir: path.clone(),
+        stderr: e.to_string(),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
 }
 
 /// Adds `/.cao/` to the repository's own exclude file (shared by all its worktrees), once.

@@ -29,7 +29,8 @@ const INSTRUCTIONS: &str = "cao runs worker agents in tmux terminals for you. Th
 handoff — start a worker with an agent profile, give it a task, wait for its final answer and get it back (the worker is closed afterwards); \
 assign — start a worker with a task and get its terminal id at once; the worker reports back later with send_message, so tell it your terminal id and to reply; \
 send_message — queue a message for another terminal; it is typed into that terminal when it is idle, in order, exactly once. \
-Use list_terminals, get_terminal_output and close_terminal to watch and manage your workers, and list_profiles to see which agent profiles exist.";
+Use list_terminals, get_terminal_output and close_terminal to watch and manage your workers, and list_profiles to see which agent profiles exist. \
+A worker that asks its user something (a permission, a yes/no) shows status waiting_user_answer with its question in list_terminals; answer it with answer_user_prompt.";
 
 /// Parameters of `handoff`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -45,6 +46,12 @@ pub struct HandoffParams {
     /// Directory the worker starts in (default: your current directory).
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// The CLI the worker runs in (e.g. "claude_code", "codex"; default: the profile's, else yours). An error names the CLIs installed.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The model the worker's CLI is asked for, in the CLI's own naming (default: the profile's, else the CLI's own). The result says when a CLI cannot take one.
+    #[serde(default)]
+    pub model: Option<String>,
     /// Start the worker in a git worktree of its own (a new branch from the repository's
     /// HEAD), so parallel workers never edit the same files. Needs a git repository; the
     /// worktree is removed afterwards if it holds nothing, and kept (and reported) if it does.
@@ -88,6 +95,12 @@ pub struct AssignParams {
     /// Directory the worker starts in (default: your current directory).
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// The CLI the worker runs in (e.g. "claude_code", "codex"; default: the profile's, else yours). An error names the CLIs installed.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The model the worker's CLI is asked for, in the CLI's own naming (default: the profile's, else the CLI's own). The result says when a CLI cannot take one.
+    #[serde(default)]
+    pub model: Option<String>,
     /// Start the worker in a git worktree of its own (a new branch from the repository's
     /// HEAD), so parallel workers never edit the same files. Needs a git repository; the
     /// worktree is removed afterwards if it holds nothing, and kept (and reported) if it does.
@@ -134,6 +147,32 @@ pub struct SendMessageResult {
     pub receiver_id: String,
     /// When it was stored (RFC 3339, UTC).
     pub created_at: String,
+}
+
+/// Parameters of `answer_user_prompt`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AnswerParams {
+    /// Terminal id of the waiting worker (8 hex characters).
+    pub terminal_id: String,
+    /// The answer: for a question with choices, a choice's number ("1"), "y" / "n", or the start of a choice's words ("Yes, and don't ask again"); for a question typed on a line, the text to type.
+    pub answer: String,
+}
+
+/// Result of `answer_user_prompt`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AnswerResult {
+    /// Whether the answer was typed.
+    pub success: bool,
+    /// The terminal that was answered.
+    pub terminal_id: String,
+    /// What it was asking, with its choices.
+    pub question: String,
+    /// What was given: the text typed, or the choice picked ("1. Yes").
+    pub answered: String,
+    /// Its status a moment after the answer (processing once it took it).
+    pub status: Status,
+    /// What happened, in one sentence.
+    pub message: String,
 }
 
 /// Result of `list_terminals`.
@@ -378,6 +417,15 @@ async fn with_progress<T, R>(
     }
 }
 
+/// A result sentence followed by the engine's notes (e.g. a model that was not applied).
+fn with_notes(message: String, notes: &[String]) -> String {
+    if notes.is_empty() {
+        message
+    } else {
+        format!("{message}. {}", notes.join(". "))
+    }
+}
+
 /// Runs a blocking engine call off the async threads.
 async fn blocking<T, F>(f: F) -> Result<T, CallToolResult>
 where
@@ -483,7 +531,7 @@ impl CaoServer {
         }
     }
 
-    /// Start a worker agent with the given profile, give it a task, wait until it has finished, and return its final answer. The worker is closed afterwards. Use this when you need the result before you can continue.
+    /// Start a worker agent with the given profile, give it a task, wait until it has finished, and return its final answer. The worker is closed afterwards. Use this when you need the result before you can continue. provider and model pick the worker's CLI and model for this call. If the worker asks its user something and nobody answers within a grace period, the handoff fails with the question and leaves the worker running: answer it with answer_user_prompt and read its answer with get_terminal_output.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = false,
@@ -507,18 +555,17 @@ impl CaoServer {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<engine::Progress>();
         let timeout = Duration::from_secs(p.timeout);
         let flag = cancel.clone();
-        let task = p.message;
-        let profile = p.agent_profile;
-        let use_worktree = p.use_worktree;
         let who = self.caller.clone();
         let work = tokio::task::spawn_blocking(move || {
             let caller = who.resolve(&engine)?;
             engine.handoff(
                 CreateRequest {
-                    use_worktree,
-                    ..CreateRequest::worker(profile, caller, working_dir)
+                    use_worktree: p.use_worktree,
+                    provider: p.provider,
+                    model: p.model,
+                    ..CreateRequest::worker(p.agent_profile, caller, working_dir)
                 },
-                task,
+                p.message,
                 timeout,
                 &flag,
                 &mut |progress| {
@@ -528,33 +575,31 @@ impl CaoServer {
         });
         let outcome = with_progress(&ctx, &cancel, rx, work, |progress| {
             let elapsed = progress.elapsed.as_secs_f64();
-            (
-                elapsed,
-                format!(
-                    "worker {} is {} ({elapsed:.0}s)",
-                    progress.terminal_id, progress.status
-                ),
-            )
+            let id = &progress.terminal_id;
+            let message = match &progress.question {
+                Some(question) => {
+                    format!("worker {id} is waiting for an answer: {question} ({elapsed:.0}s)")
+                }
+                None => format!("worker {id} is {} ({elapsed:.0}s)", progress.status),
+            };
+            (elapsed, message)
         })
         .await;
         match outcome {
             Ok(Ok(done)) => Ok(Json(HandoffResult {
                 success: true,
-                message: match &done.worktree {
-                    None => format!(
+                message: with_notes(
+                    format!(
                         "worker {} finished; its answer is in output",
                         done.terminal_id
                     ),
-                    Some(w) => format!(
-                        "worker {} finished; its answer is in output; {}{}",
-                        done.terminal_id,
-                        w.sentence(),
-                        done.worktree_notes
-                            .iter()
-                            .map(|n| format!("; {n}"))
-                            .collect::<String>()
-                    ),
-                },
+                    &done
+                        .notes
+                        .iter()
+                        .cloned()
+                        .chain(done.worktree.as_ref().map(|w| w.sentence()))
+                        .collect::<Vec<_>>(),
+                ),
                 output: done.output,
                 terminal_id: done.terminal_id,
                 answer_source: Some(done.answer_source),
@@ -584,7 +629,7 @@ impl CaoServer {
         }
     }
 
-    /// Start a worker agent with the given profile and task, and return its terminal id at once without waiting. The worker reports back later by calling send_message, which arrives in your input as a new message: end the task with your terminal id (from list_terminals' caller_id) and an instruction to call send_message with receiver_id set to it.
+    /// Start a worker agent with the given profile and task, and return its terminal id at once without waiting. The worker reports back later by calling send_message, which arrives in your input as a new message: end the task with your terminal id (from list_terminals' caller_id) and an instruction to call send_message with receiver_id set to it. provider and model pick the worker's CLI and model for this call.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = false,
@@ -598,34 +643,32 @@ impl CaoServer {
         let working_dir = self.working_dir(p.working_directory)?;
         let engine = self.engine.clone();
         let who = self.caller.clone();
-        let (record, caller_id, worktree) = blocking(move || {
+        let (started, caller_id, worktree) = blocking(move || {
             let caller = who.resolve(&engine)?;
             let caller_id = caller.id.clone();
-            let request = CreateRequest {
-                use_worktree: p.use_worktree,
-                ..CreateRequest::worker(p.agent_profile, caller, working_dir)
-            };
-            let record = engine.assign(request, p.message)?;
-            let worktree = engine.worktree_of(&record.id)?;
-            Ok((record, caller_id, worktree))
+            let started = engine.assign(
+                CreateRequest {
+                    use_worktree: p.use_worktree,
+                    provider: p.provider,
+                    model: p.model,
+                    ..CreateRequest::worker(p.agent_profile, caller, working_dir)
+                },
+                p.message,
+            )?;
+            let worktree = engine.worktree_of(&started.record.id)?;
+            Ok((started, caller_id, worktree))
         })
         .await?;
-        let mut message = format!(
-            "worker {} ({} on {}) started; its task is typed as soon as it is ready. Your terminal id is {caller_id}: the worker reports back with send_message to {caller_id}",
-            record.id, record.profile, record.provider
-        );
-        if let Some(w) = &worktree {
-            message.push_str(&format!(
-                ". It works in the worktree {} on branch {}",
-                w.path, w.branch
-            ));
-            for note in &w.notes {
-                message.push_str(&format!("; {note}"));
-            }
-        }
+        let record = started.record;
         Ok(Json(AssignResult {
             success: true,
-            message,
+            message: with_notes(
+                format!(
+                    "worker {} ({} on {}) started; its task is typed as soon as it is ready. Your terminal id is {caller_id}: the worker reports back with send_message to {caller_id}",
+                    record.id, record.profile, record.provider
+                ),
+                &started.notes,
+            ),
             terminal_id: record.id,
             caller_id,
             worktree,
@@ -659,7 +702,38 @@ impl CaoServer {
         }))
     }
 
-    /// List your terminal (caller_id) and your workers with their profile and live status: idle, processing, completed, waiting_user_answer or error.
+    /// Answer a worker that is asking its user something (status waiting_user_answer: a permission, a yes/no, a numbered choice; its question is in list_terminals). The answer is typed the worker's CLI's way: a choice is picked by its number, y/n or its words. Refused, with nothing typed, when the terminal is not waiting for an answer.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn answer_user_prompt(
+        &self,
+        Parameters(p): Parameters<AnswerParams>,
+    ) -> Result<Json<AnswerResult>, CallToolResult> {
+        let engine = self.engine.clone();
+        let who = self.caller.clone();
+        let done = blocking(move || {
+            let caller = who.resolve(&engine)?;
+            engine.answer_user_prompt(Some(&caller), &p.terminal_id, &p.answer)
+        })
+        .await?;
+        Ok(Json(AnswerResult {
+            success: true,
+            message: format!(
+                "answered {} to the question of terminal {}; it is now {}",
+                done.typed, done.terminal_id, done.status
+            ),
+            terminal_id: done.terminal_id,
+            question: done.question,
+            answered: done.typed,
+            status: done.status,
+        }))
+    }
+
+    /// List your terminal (caller_id) and your workers with their profile and live status: idle, processing, completed, waiting_user_answer (then with the question it asks: answer it with answer_user_prompt) or error.
     #[tool(annotations(
         read_only_hint = true,
         destructive_hint = false,

@@ -206,6 +206,7 @@ pub const CAO_TOOLS: &[&str] = &[
     "get_terminal_output",
     "close_terminal",
     "list_profiles",
+    "answer_user_prompt",
 ];
 
 /// Built-in profiles, embedded at compile time.

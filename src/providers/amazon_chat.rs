@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::screen;
-use super::{AgentSpec, CAO_SERVER, LaunchSpec, ProviderError, Status};
+use super::{AgentSpec, CAO_SERVER, LaunchSpec, ProviderError, Question, Status};
 use crate::env;
 
 /// The `[agent] > ` prompt (with optional usage percentage, `λ` and `!` markers).
@@ -78,6 +78,26 @@ pub(crate) fn legacy_status(lines: &[&str]) -> Option<Status> {
         }
     }
     Some(Status::Idle)
+}
+
+/// The permission question of a legacy chat screen (answered by typing `y`, `n` or `t` at
+/// the prompt under it): the `[y/n/t]` line with the tool-use lines above it.
+pub(crate) fn legacy_question(lines: &[&str]) -> Option<Question> {
+    if legacy_status(lines)? != Status::WaitingUserAnswer {
+        return None;
+    }
+    let at = lines.iter().rposition(|l| permission_line(l))?;
+    let start = lines[..at]
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("🛠"))
+        .filter(|s| at - s <= 8)
+        .unwrap_or(at);
+    let text: Vec<&str> = lines[start..=at]
+        .iter()
+        .map(|l| l.trim().trim_start_matches(['●', '⋮']).trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some(Question::line(&text.join("\n")))
 }
 
 /// The last answer of a legacy chat screen: the `> ` segments after the last tool use of

@@ -11,8 +11,9 @@
 
 use std::time::Duration;
 
+use super::question;
 use super::screen::{self, Blocks, Piece, is_rule};
-use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
+use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Question, Status, Submit};
 use crate::records::claude_code as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
@@ -89,6 +90,15 @@ impl Provider for ClaudeCode {
             return Status::Processing;
         }
         last_turn_status(&lines[..input.top])
+    }
+
+    fn question(&self, screen: &str) -> Option<Question> {
+        // A dialog replaces the input box: a numbered menu under a rule.
+        let lines = screen::lines(screen);
+        if find_input_box(&lines).is_some() || !menu_dialog(&lines) {
+            return None;
+        }
+        question::numbered_menu(&lines, question::no_top)
     }
 
     fn input_is_empty(&self, screen: &str) -> bool {

@@ -19,8 +19,9 @@
 
 use std::time::Duration;
 
+use super::question;
 use super::screen::{self, Blocks, Piece, toml_string};
-use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
+use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Question, Status, Submit};
 use crate::env;
 use crate::records::codex as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
@@ -200,6 +201,15 @@ impl Provider for Codex {
         } else {
             Status::Idle
         }
+    }
+
+    fn question(&self, screen: &str) -> Option<Question> {
+        let lines = screen::lines(screen);
+        if !approval_prompt(&lines) {
+            return None;
+        }
+        // The question runs up to the turn's last bullet (`• Running ...`) or user line.
+        question::numbered_menu(&lines, |l| l.starts_with("• ") || l.starts_with('›'))
     }
 
     fn input_is_empty(&self, screen: &str) -> bool {

@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::question;
 use super::screen::{self, Blocks, Piece, is_rule};
-use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Question, Status, Submit};
 use crate::records::{RecordError, RecordFiles, Transcript, copilot_cli};
 
 /// The Copilot CLI provider.
@@ -128,6 +129,16 @@ impl Provider for CopilotCli {
             }
         }
         Status::Idle
+    }
+
+    fn question(&self, screen: &str) -> Option<Question> {
+        // A framed box with a numbered list (`❯ 1. Yes`) above the selector footer.
+        let lines = clean(screen);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        if !(trust_dialog(&lines) || menu_dialog(&lines)) {
+            return None;
+        }
+        question::numbered_menu(&lines, question::no_top)
     }
 
     fn input_is_empty(&self, screen: &str) -> bool {

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit, find_on_path, is_executable,
-    lines_from_bottom,
+    LaunchSpec, Provider, ProviderError, ProviderId, Question, Status, Submit, find_on_path,
+    is_executable, lines_from_bottom,
 };
 use crate::env;
 use crate::records::{self, RecordError, RecordFiles, Transcript, hooks};
@@ -28,6 +28,8 @@ const ANSWER: &str = "● ";
 const DONE: &str = "✓ done";
 const FAILED: &str = "✗ ";
 const CONTINUATION: &str = "....  ";
+/// What the `[[ask]]` question line starts with.
+const QUESTION: &str = "? ";
 /// The start-up dialogs' titles and the key that answers each.
 const DIALOGS: &[(&str, &[&str])] = &[
     ("Do you trust the files in this folder?", &["1"]),
@@ -95,6 +97,11 @@ impl Provider for Fake {
             .map(|(_, keys)| *keys)
     }
 
+    fn question(&self, screen: &str) -> Option<Question> {
+        // The question is the last line; the reply is typed after it.
+        asking(lines_from_bottom(screen).next()?).map(Question::line)
+    }
+
     fn input_is_empty(&self, screen: &str) -> bool {
         // The prompt line is the last one; typed text follows `fake> ` (and continues on
         // `....  ` lines).
@@ -111,7 +118,7 @@ impl Provider for Fake {
         if last.contains(BUSY) {
             return Status::Processing;
         }
-        if last.starts_with("? ") && last.trim_end().ends_with("(y/n)") {
+        if asking(last).is_some() {
             return Status::WaitingUserAnswer;
         }
         if !last.starts_with(PROMPT) {
@@ -163,6 +170,12 @@ impl Provider for Fake {
     }
 }
 
+/// The question on `line`, when it is the `? ... (y/n)` line the agent waits on.
+fn asking(line: &str) -> Option<&str> {
+    let question = line.strip_prefix(QUESTION)?.trim_end();
+    question.ends_with("(y/n)").then_some(question)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +217,10 @@ mod tests {
         assert_eq!(Fake.status(&err), Status::Error);
         let ask = format!("{BANNER}fake> x\n? Proceed with the change? (y/n)\n");
         assert_eq!(Fake.status(&ask), Status::WaitingUserAnswer);
+        let question = Fake.question(&ask).expect("the question");
+        assert_eq!(question.summary(), "Proceed with the change? (y/n)");
+        assert_eq!(question.layout, crate::providers::Layout::Line);
+        assert_eq!(Fake.question(&err), None);
         assert_eq!(Fake.status(""), Status::Processing);
         assert!(Fake.last_response(BANNER).is_err());
     }

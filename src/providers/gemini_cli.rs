@@ -27,8 +27,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::question;
 use super::screen::{self, Blocks, Piece, indented, is_rule};
-use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
+use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Question, Status, Submit};
 use crate::env;
 use crate::records::gemini_cli::{self as record, OVERLAY_DIR, SESSION_ID_FILE};
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
@@ -128,6 +129,15 @@ impl Provider for GeminiCli {
             }
         }
         Status::Idle
+    }
+
+    fn question(&self, screen: &str) -> Option<Question> {
+        // A framed box with a numbered list (`● 1. Allow once`).
+        let lines = screen::lines(screen);
+        if !confirmation(&lines) {
+            return None;
+        }
+        question::numbered_menu(&lines, question::no_top)
     }
 
     fn input_is_empty(&self, screen: &str) -> bool {

@@ -15,8 +15,9 @@
 use std::time::Duration;
 
 use super::amazon_chat;
+use super::question;
 use super::screen::{self, dedent, is_rule};
-use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status, Submit};
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Question, Status, Submit};
 
 /// The Kiro CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,6 +91,24 @@ impl Provider for KiroCli {
         tui_turn(&lines[..end])
             .and_then(|(start, end)| answer_lines(&lines[start..end]))
             .ok_or(ProviderError::NoAnswer { provider: NAME })
+    }
+
+    fn question(&self, screen: &str) -> Option<Question> {
+        let lines = screen::lines(screen);
+        if amazon_chat::legacy_status(&lines).is_some() {
+            return amazon_chat::legacy_question(&lines);
+        }
+        if !(consent_menu(&lines) || permission_menu(&lines)) {
+            return None;
+        }
+        // Unnumbered choices from the first `Yes`/`No` line down (`❯` on the selected one).
+        let from = lines.len().saturating_sub(15);
+        let first = from
+            + lines[from..].iter().position(|l| {
+                let t = l.trim_start().trim_start_matches('❯').trim_start();
+                t.starts_with("Yes") || t.starts_with("No,")
+            })?;
+        Some(question::listed_menu(&lines, first, question::no_top))
     }
 
     fn startup_keys(&self, screen: &str) -> Option<&'static [&'static str]> {

@@ -21,6 +21,7 @@ mod kimi_cli;
 mod kiro_cli;
 mod opencode;
 mod q_cli;
+mod question;
 mod screen;
 
 pub use amazon_chat::{DEFAULT_KIRO_ALLOWED_TOOLS, KiroAgent};
@@ -33,6 +34,7 @@ pub use kimi_cli::KimiCli;
 pub use kiro_cli::KiroCli;
 pub use opencode::OpenCode;
 pub use q_cli::QCli;
+pub use question::{Layout, Question, Reply};
 
 /// The five terminal statuses, as in the original CAO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -273,6 +275,13 @@ pub trait Provider: Send + Sync {
     /// usage); `None` for a CLI that keeps no record cao can read, whose screen is then
     /// the only source.
     fn transcript(&self, _files: &RecordFiles) -> Option<Result<Transcript, RecordError>> {
+        None
+    }
+
+    /// The question the CLI asks its user on `screen` (a permission, a y/n, a numbered
+    /// choice; see [`Status::WaitingUserAnswer`]): its text, choices and how they are taken.
+    /// `None` when the screen shows no question this provider can read.
+    fn question(&self, _screen: &str) -> Option<Question> {
         None
     }
 

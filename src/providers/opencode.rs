@@ -20,8 +20,9 @@
 
 use serde_json::json;
 
+use super::question::{self, Layout};
 use super::screen::{self, dedent};
-use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status};
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Question, Status};
 use crate::records::opencode as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
@@ -95,9 +96,7 @@ impl Provider for OpenCode {
             return Status::Processing;
         };
         let region = screen::bottom_region(&refs(&lines), 30);
-        if region.iter().any(|l| {
-            l.contains('△') && (l.contains("Permission required") || l.contains("Always allow"))
-        }) {
+        if region.iter().any(|l| permission_title(l)) {
             return Status::WaitingUserAnswer;
         }
         if lines[footer].contains("esc interrupt") {
@@ -135,6 +134,32 @@ impl Provider for OpenCode {
             }
         }
         Status::Idle
+    }
+
+    fn question(&self, screen: &str) -> Option<Question> {
+        // `△  Permission required`, what is asked, then a row of buttons (`Allow once   Allow
+        // always   Reject`, the selected one only colored: the first when it appears), moved
+        // through with Left/Right.
+        let lines = cut_sidebar(screen);
+        let lines = refs(&lines);
+        let from = lines.len().saturating_sub(30);
+        let title = from + lines[from..].iter().rposition(|l| permission_title(l))?;
+        let buttons = title
+            + 1
+            + lines[title + 1..]
+                .iter()
+                .position(|l| button_row(l).len() >= 2)?;
+        let mut text = vec![question::unframe(lines[title]).trim_start_matches('△')];
+        text.extend(
+            lines[title + 1..buttons]
+                .iter()
+                .map(|l| question::unframe(l))
+                .filter(|l| !l.is_empty()),
+        );
+        let mut question = Question::line(&text.join("\n"));
+        question.options = button_row(lines[buttons]);
+        question.layout = Layout::Horizontal;
+        Some(question)
     }
 
     fn input_is_empty(&self, screen: &str) -> bool {
@@ -317,6 +342,24 @@ fn cut_sidebar(screen: &str) -> Vec<String> {
                 .to_string(),
             None => line.to_string(),
         })
+        .collect()
+}
+
+/// The title row of a permission prompt (`△  Permission required`, or `△  Always allow`
+/// when "Allow always" asks to confirm).
+fn permission_title(line: &str) -> bool {
+    line.contains('△') && (line.contains("Permission required") || line.contains("Always allow"))
+}
+
+/// The buttons of a permission prompt's last row (`Allow once   Allow always   Reject`,
+/// `Confirm   Cancel`), without the key hints after them (`⇆ select   enter confirm`).
+fn button_row(line: &str) -> Vec<String> {
+    const BUTTONS: &[&str] = &["Allow once", "Allow always", "Reject", "Confirm", "Cancel"];
+    question::unframe(line)
+        .split("  ")
+        .map(str::trim)
+        .filter(|b| BUTTONS.contains(b))
+        .map(str::to_string)
         .collect()
 }
 

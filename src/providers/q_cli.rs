@@ -7,7 +7,7 @@
 
 use super::amazon_chat;
 use super::screen;
-use super::{LaunchSpec, Provider, ProviderError, ProviderId, Status};
+use super::{LaunchSpec, Provider, ProviderError, ProviderId, Question, Status};
 
 /// The Amazon Q CLI provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +26,10 @@ impl Provider for QCli {
 
     fn status(&self, screen: &str) -> Status {
         amazon_chat::legacy_status(&screen::lines(screen)).unwrap_or(Status::Processing)
+    }
+
+    fn question(&self, screen: &str) -> Option<Question> {
+        amazon_chat::legacy_question(&screen::lines(screen))
     }
 
     fn last_response(&self, screen: &str) -> Result<String, ProviderError> {
