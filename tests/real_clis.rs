@@ -311,8 +311,60 @@ impl Rig {
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         eprintln!("----- cao log (last 40 lines) -----\n{}", tail.join("\n"));
+        self.dump_records();
         eprintln!("----- model -----\n{}", self.model.summary());
         eprintln!("----- proxy -----\n{:?}", self.proxy.seen());
+    }
+
+    /// Each terminal's run directory: its hook events, its typed-turn note, and the tail of
+    /// the session record a `*-session.json` names (what cao read the turn's end from).
+    fn dump_records(&self) {
+        let cut = |line: &str| -> String {
+            let short: String = line.chars().take(300).collect();
+            if short.len() < line.len() {
+                format!("{short}…")
+            } else {
+                short
+            }
+        };
+        let tail = |path: &std::path::Path, n: usize| -> String {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..]
+                .iter()
+                .map(|l| cut(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let Ok(dirs) = std::fs::read_dir(self.cao.home.path().join("run")) else {
+            return;
+        };
+        for dir in dirs.flatten().map(|d| d.path()).filter(|d| d.is_dir()) {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            eprintln!(
+                "----- run/{} -----\n{names:?}",
+                dir.file_name().unwrap().to_string_lossy()
+            );
+            for name in &names {
+                let path = dir.join(name);
+                if name == "hooks.jsonl" || name == "typed-turn.json" {
+                    eprintln!("{name}:\n{}", tail(&path, 10));
+                }
+                if name.ends_with("-session.json")
+                    && let Ok(meta) = std::fs::read_to_string(&path)
+                    && let Ok(meta) = serde_json::from_str::<Value>(&meta)
+                    && let Some(record) = meta["transcript"].as_str()
+                {
+                    eprintln!("{record} (last 25 lines):\n{}", tail(record.as_ref(), 25));
+                }
+            }
+        }
     }
 
     /// Runs a scenario; on failure prints the rig's state before failing the test.
@@ -689,6 +741,97 @@ fn handoff_result_decoding() {
     );
     let diff = first_difference(&answer, &format!("{answer}\n"));
     assert!(diff.contains("line 104:"), "{diff}");
+}
+
+/// The scripted model with MCP tools deferred, as Claude Code 2.1.3xx sends them (the request
+/// shapes are trimmed from a real 2.1.332 session): it first loads the scripted tool with
+/// `ToolSearch`, then calls it once the tool is loaded, and the `ToolSearch` round is not a
+/// step of the script. Offline.
+#[test]
+fn scripted_model_loads_deferred_tools() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let model = ModelServer::start(None);
+    model.script(
+        Rule::when("E2E-DEFERRED")
+            .call("list_profiles", json!({}))
+            .say("Listed: {result}"),
+    );
+    let post = |body: &Value| -> Value {
+        let body = body.to_string();
+        let addr = model.url().trim_start_matches("http://").to_string();
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            conn,
+            "POST /v1/messages?beta=true HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reader = BufReader::new(conn);
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut buf = vec![0; len];
+        reader.read_exact(&mut buf).unwrap();
+        serde_json::from_slice(&buf).unwrap()
+    };
+    let search = json!({"name": "ToolSearch", "description": "Fetches full schema definitions for deferred tools",
+        "input_schema": {"type": "object", "required": ["query"], "additionalProperties": false, "properties": {
+            "query": {"type": "string", "description": "Query to find deferred tools. Use \"select:<tool_name>\" for direct selection, or keywords to search."},
+            "max_results": {"type": "number", "default": 5}}}});
+    let placeholder = json!({"name": "DeferredToolPlaceholder", "defer_loading": true, "input_schema": {"type": "object", "properties": {}}});
+    let listed = json!({"role": "system", "content": [{"type": "text", "text":
+        "The following deferred tools are now available via ToolSearch. Their schemas are NOT loaded:\nmcp__cao__handoff\nmcp__cao__list_profiles"}]});
+    let user =
+        json!({"role": "user", "content": [{"type": "text", "text": "E2E-DEFERRED: list them"}]});
+    let request = |tools: Vec<Value>, messages: Vec<Value>| json!({"model": "mock", "stream": false, "tools": tools, "messages": messages});
+    let tool_use = |reply: &Value| reply["content"][0].clone();
+
+    // First request: only the names; the model loads the tool.
+    let first = post(&request(
+        vec![search.clone(), placeholder.clone()],
+        vec![user.clone(), listed.clone()],
+    ));
+    let call = tool_use(&first);
+    assert_eq!(call["name"], "ToolSearch", "{first}");
+    assert_eq!(
+        call["input"],
+        json!({"query": "select:mcp__cao__list_profiles"})
+    );
+
+    // Second: the tool came back as a reference and is in the list, deferred: now it is called.
+    let mut messages = vec![
+        user.clone(),
+        listed.clone(),
+        json!({"role": "assistant", "content": [call.clone()]}),
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"],
+            "content": [{"type": "tool_reference", "tool_name": "mcp__cao__list_profiles"}]}]}),
+    ];
+    let deferred = json!({"name": "mcp__cao__list_profiles", "defer_loading": true,
+        "input_schema": {"type": "object", "properties": {}}});
+    let tools = vec![search, placeholder, deferred];
+    let second = post(&request(tools.clone(), messages.clone()));
+    let call = tool_use(&second);
+    assert_eq!(call["name"], "mcp__cao__list_profiles", "{second}");
+
+    // Third: the tool's result is the script's first result, the ToolSearch round is not.
+    messages.push(json!({"role": "assistant", "content": [call.clone()]}));
+    messages.push(json!({"role": "user", "content": [{"type": "tool_result",
+        "tool_use_id": call["id"], "content": "developer, reviewer"}]}));
+    let third = post(&request(tools, messages));
+    assert_eq!(
+        third["content"][0]["text"], "Listed: developer, reviewer",
+        "{third}"
+    );
+    let served: Vec<String> = model.exchanges().into_iter().map(|x| x.served).collect();
+    assert!(served[0].starts_with("ToolSearch "), "{served:?}");
 }
 
 fn assign_and_replies(cli: Cli) {

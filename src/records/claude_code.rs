@@ -7,7 +7,7 @@
 //! report turn ends (`Stop`, `StopFailure`) and new transcripts (`SessionStart`, e.g. after
 //! `/clear`) to the terminal's `hooks.jsonl`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -177,8 +177,10 @@ const INTERRUPT_MARKERS: &[&str] = &[
 /// one message concatenated, separate messages joined by a blank line). Usage is counted
 /// once per API message id; Claude Code's `<synthetic>` messages (errors, interrupted
 /// partial answers) carry no real usage and are skipped.
+///
+/// Entries are taken in conversation order ([`chain_order`]), not file order.
 pub fn parse(text: &str, path: &Path) -> Result<Transcript, RecordError> {
-    let entries = json_lines(text, path)?;
+    let entries = chain_order(json_lines(text, path)?);
     let mut seen = HashSet::new();
     let mut turns = 0;
     let mut end = End::Open;
@@ -300,6 +302,48 @@ pub fn parse(text: &str, path: &Path) -> Result<Transcript, RecordError> {
         },
         total_usage: sum(None),
     })
+}
+
+/// The entries in conversation order: one whose parent (`parentUuid`) comes later in the
+/// file is moved to right after that parent; the rest keep their file order. Claude Code
+/// appends entries from more than one place: on a loaded machine 2.1.197 was seen writing a
+/// turn's answer before the turn's prompt (whose entry waits for a file-history snapshot),
+/// and in file order that answer would have belonged to the turn before, leaving the new turn
+/// ended without one. An entry whose parent is not in the file (the first of a session, or
+/// one whose parent is not written yet) stays where it is.
+fn chain_order(entries: Vec<Value>) -> Vec<Value> {
+    let field = |e: &Value, key: &str| e.get(key).and_then(Value::as_str).map(str::to_string);
+    let present: HashSet<String> = entries.iter().filter_map(|e| field(e, "uuid")).collect();
+    let mut emitted: HashSet<String> = HashSet::new();
+    // Parent uuid → entries (by index) waiting for it, in file order.
+    let mut waiting: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut order = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        if let Some(parent) = field(entry, "parentUuid")
+            && present.contains(&parent)
+            && !emitted.contains(&parent)
+            && field(entry, "uuid").as_ref() != Some(&parent)
+        {
+            waiting.entry(parent).or_default().push(i);
+            continue;
+        }
+        let mut next = vec![i];
+        while let Some(j) = next.pop() {
+            order.push(j);
+            if let Some(uuid) = field(&entries[j], "uuid")
+                && emitted.insert(uuid.clone())
+                && let Some(children) = waiting.remove(&uuid)
+            {
+                next.extend(children.into_iter().rev());
+            }
+        }
+    }
+    // Parents that never came (a cycle in a corrupt file): those entries in file order.
+    let mut rest: Vec<usize> = waiting.into_values().flatten().collect();
+    rest.sort_unstable();
+    order.extend(rest);
+    let mut slots: Vec<Option<Value>> = entries.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// What a `user` entry is.
@@ -683,6 +727,61 @@ mod tests {
         assert!(t.turn_ended);
         assert_eq!(t.answer, None);
         assert!(parse("{\"type\":\"user\"}\nnot json\n", Path::new("t")).is_err());
+    }
+
+    /// `entry` with `parentUuid` set, as Claude Code links its entries.
+    fn child_of(parent: Option<&str>, entry: String) -> String {
+        let mut v: Value = serde_json::from_str(&entry).unwrap();
+        v["parentUuid"] = serde_json::json!(parent);
+        format!("{v}\n")
+    }
+
+    #[test]
+    fn an_answer_written_before_its_prompt_belongs_to_that_prompt() {
+        let text = |t: &str| serde_json::json!([{"type": "text", "text": t}]);
+        let attachment = |uuid: &str| {
+            entry(serde_json::json!({"type": "attachment", "uuid": uuid,
+                "attachment": {"type": "skill_listing", "content": "- a skill"}}))
+        };
+        let first = [
+            child_of(None, prompt("one")),
+            child_of(Some("one"), assistant("a1", "m1", text("First answer."), 1)),
+            child_of(Some("a1"), system("s1", "stop_hook_summary")),
+            child_of(Some("s1"), system("d1", "turn_duration")),
+        ]
+        .concat();
+        // The second turn as a loaded Claude Code 2.1.197 wrote it: its answer first, then a
+        // snapshot (no uuid), the prompt, its attachment, and the turn's end.
+        let answer = child_of(
+            Some("at2"),
+            assistant("a2", "m2", text("Second answer."), 1),
+        );
+        let snapshot =
+            entry(serde_json::json!({"type": "file-history-snapshot", "messageId": "two"}));
+        let rest = [
+            child_of(Some("d1"), prompt("two")),
+            child_of(Some("two"), attachment("at2")),
+            child_of(Some("a2"), system("s2", "stop_hook_summary")),
+            child_of(Some("s2"), system("d2", "turn_duration")),
+        ]
+        .concat();
+        let t = parsed(&format!("{first}{answer}{snapshot}{rest}"));
+        assert_eq!((t.turns, t.turn_ended), (2, true));
+        assert_eq!(t.answer.as_deref(), Some("Second answer."));
+        assert_eq!(t.last_usage.output_tokens, Some(1));
+        assert_eq!(t.total_usage.output_tokens, Some(2));
+        // Read before the prompt was written: the answer has no turn of its own yet, so the
+        // turn before is not ended by it (the engine waits for the prompt to show).
+        let t = parsed(&format!("{first}{answer}{snapshot}"));
+        assert_eq!((t.turns, t.turn_ended, t.answer), (1, false, None));
+        // A cycle in a corrupt file loses nothing and does not hang.
+        let cycle = [
+            child_of(Some("y"), system("x", "informational")),
+            child_of(Some("x"), system("y", "informational")),
+        ]
+        .concat();
+        let t = parsed(&format!("{first}{cycle}"));
+        assert_eq!(t.answer.as_deref(), Some("First answer."));
     }
 
     #[test]

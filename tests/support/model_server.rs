@@ -6,7 +6,10 @@
 //! A test scripts the model with [`Rule`]s: when the user's latest text contains a marker,
 //! the model plays the rule's steps, one per request: say some text, or call an MCP tool.
 //! The step is picked by how many tool results came back since that user text, so "call
-//! `handoff`, then after its result say Y" is two steps. Side requests (Claude's session
+//! `handoff`, then after its result say Y" is two steps. A scripted call of a tool the
+//! request does not offer yet is preceded, as a real model would, by Claude Code's
+//! `ToolSearch` (2.1.3xx defers MCP tools until it loads them) or `WaitForMcpServers` (a
+//! server still connecting); those helper calls are not steps. Side requests (Claude's session
 //! title, Gemini's routing, OpenCode's title) are told apart from main turns by offering no
 //! tools, and get a short answer, or JSON that fits the schema they ask for.
 //!
@@ -110,7 +113,8 @@ pub struct Exchange {
     pub user_text: String,
     /// Tool results that came back since that user text, oldest first.
     pub tool_results: Vec<String>,
-    /// Names of the tools offered (namespaced ones as `namespace/name`).
+    /// Names of the tools offered (namespaced ones as `namespace/name`; a deferred one only
+    /// once loaded).
     pub tools: Vec<String>,
     /// What was served (`say: ...`, `call: ...`, `fail: ...`, `default`).
     pub served: String,
@@ -418,6 +422,14 @@ struct Parsed {
     schema: Option<Value>,
     /// The request wants JSON without giving a schema.
     json_mode: bool,
+    /// The input schema of Claude Code's `ToolSearch`, when offered: MCP tools are then
+    /// deferred (named in a system message, without a schema) until it loads them.
+    tool_search: Option<Value>,
+    /// Every text of the request besides the user's latest (system prompt, system messages,
+    /// reminders): where a CLI names tools it has not loaded yet.
+    context: String,
+    /// Helper calls the server made on its own since the latest user text.
+    helper_calls: usize,
 }
 
 fn handle(req: &Request, out: &mut TcpStream, shared: &Shared) -> std::io::Result<()> {
@@ -466,7 +478,13 @@ fn handle(req: &Request, out: &mut TcpStream, shared: &Shared) -> std::io::Resul
         return answer(out, &parsed, &Step::Say(text), Duration::ZERO, 64).map(|_| ());
     }
 
-    let (step, pace, chunk, served) = pick_step(shared, &parsed);
+    let (step, pace, chunk, mut served) = pick_step(shared, &parsed);
+    if let Step::Call { tool, .. } = &step
+        && resolve_tool(&parsed, tool).is_none()
+        && let Ok(((helper, _), args)) = helper_call(&parsed, tool)
+    {
+        served = format!("{helper} {args} (before {served})");
+    }
     let seq = {
         let mut log = shared.exchanges.lock().unwrap();
         let seq = log.len();
@@ -562,19 +580,18 @@ fn answer(
     let call = match step {
         Step::Call { tool, args } => match resolve_tool(parsed, tool) {
             Some(name) => Some((name, args.clone())),
-            // Claude Code offers MCP tools once their server has connected; a real model
-            // waits for it with this tool.
-            None if parsed.tools.iter().any(|t| t == HELPER_TOOLS[0]) => Some((
-                (HELPER_TOOLS[0].to_string(), None),
-                json!({"servers": ["cao"]}),
-            )),
-            None => {
-                let text = format!(
-                    "SCRIPT ERROR: tool {tool} is not offered; offered: {}",
-                    parsed.tools.join(", ")
-                );
-                return answer(out, parsed, &Step::Say(text), Duration::ZERO, 64);
-            }
+            None => match helper_call(parsed, tool) {
+                Ok(call) => Some(call),
+                Err(text) => {
+                    return answer(
+                        out,
+                        parsed,
+                        &Step::Say(format!("SCRIPT ERROR: {text}")),
+                        Duration::ZERO,
+                        64,
+                    );
+                }
+            },
         },
         _ => None,
     };
@@ -614,6 +631,85 @@ fn error_body(api: Api, status: u16) -> Value {
             json!({"error": {"message": format!("scripted failure {status}"), "type": "invalid_request_error", "code": "scripted"}})
         }
     }
+}
+
+/// Most helper calls one turn may make before the script gives up on a tool ever showing.
+const MAX_HELPER_CALLS: usize = 8;
+
+/// What a real model does when cao's tool `bare` is not among the request's tools yet:
+///
+/// - Claude Code 2.1.3xx defers MCP tools: a system message names them, and its `ToolSearch`
+///   tool loads their schemas (`select:NAME`); the tool is offered from the next request on.
+/// - Claude Code 2.1.1xx offers MCP tools once their server has connected, and
+///   `WaitForMcpServers` waits for that (also used by later versions while a server that the
+///   request does not name yet is still connecting).
+///
+/// `Err` says why neither applies.
+fn helper_call(parsed: &Parsed, bare: &str) -> Result<((String, Option<String>), Value), String> {
+    let offered = parsed.tools.join(", ");
+    if parsed.helper_calls >= MAX_HELPER_CALLS {
+        return Err(format!(
+            "tool {bare} is still not offered after {} ToolSearch/WaitForMcpServers calls; offered: {offered}",
+            parsed.helper_calls
+        ));
+    }
+    let wanted = format!("mcp__cao__{bare}");
+    let waits = parsed.tools.iter().any(|t| t == WAIT_TOOL);
+    match &parsed.tool_search {
+        Some(schema) if parsed.context.contains(&wanted) || !waits => {
+            let args = tool_search_args(schema, &wanted).map_err(|e| {
+                format!("tool {bare} is deferred, but ToolSearch cannot be called: {e}")
+            })?;
+            Ok(((SEARCH_TOOL.to_string(), None), args))
+        }
+        _ if waits => Ok(((WAIT_TOOL.to_string(), None), json!({"servers": ["cao"]}))),
+        _ => Err(format!("tool {bare} is not offered; offered: {offered}")),
+    }
+}
+
+/// `ToolSearch` arguments that load exactly the tool `name`, built from the tool's input
+/// schema: its query property (`query` in Claude Code 2.1.3xx; else the one required string
+/// property) gets `select:NAME` (the form its description documents for an exact name; a
+/// plain keyword search when the description does not offer it), every other required
+/// property a value that fits its schema.
+fn tool_search_args(schema: &Value, name: &str) -> Result<Value, String> {
+    let props = schema["properties"]
+        .as_object()
+        .ok_or_else(|| format!("its input schema has no properties: {schema}"))?;
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let is_string = |key: &str| props.get(key).is_some_and(|p| p["type"] == "string");
+    let key = if is_string("query") {
+        "query"
+    } else {
+        match required
+            .iter()
+            .copied()
+            .filter(|k| is_string(k))
+            .collect::<Vec<_>>()[..]
+        {
+            [only] => only,
+            _ => return Err(format!("no query property in its input schema: {schema}")),
+        }
+    };
+    let documented = props[key]["description"]
+        .as_str()
+        .is_some_and(|d| d.contains("select:"));
+    let query = if documented {
+        format!("select:{name}")
+    } else {
+        name.to_string()
+    };
+    let mut args = serde_json::Map::new();
+    args.insert(key.to_string(), json!(query));
+    for other in required.into_iter().filter(|k| *k != key) {
+        args.insert(other.to_string(), instance(&props[other]));
+    }
+    Ok(Value::Object(args))
 }
 
 /// The name under which the request offers cao's tool `bare`.
@@ -700,6 +796,10 @@ struct Walk {
     results: Vec<String>,
     /// Tool call id → tool name, for calls seen in the conversation.
     calls: BTreeMap<String, String>,
+    /// Results of helper calls since the latest user text.
+    helper_calls: usize,
+    /// Deferred tools a `tool_reference` in a tool result has loaded.
+    loaded: std::collections::BTreeSet<String>,
 }
 
 impl Walk {
@@ -709,6 +809,7 @@ impl Walk {
         if let Some(text) = texts.into_iter().rev().find(|t| !is_context(t)) {
             self.user_text = text;
             self.results.clear();
+            self.helper_calls = 0;
         }
     }
 
@@ -717,20 +818,26 @@ impl Walk {
     }
 
     /// A result for call `id`; results of helper calls the server made on its own
-    /// (waiting for MCP servers) are not steps of the script.
+    /// (loading deferred tools, waiting for MCP servers) are not steps of the script.
     fn result_for(&mut self, id: &str, text: String) {
         if self
             .calls
             .get(id)
-            .is_none_or(|name| !HELPER_TOOLS.contains(&name.as_str()))
+            .is_some_and(|name| HELPER_TOOLS.contains(&name.as_str()))
         {
+            self.helper_calls += 1;
+        } else {
             self.results.push(text);
         }
     }
 }
 
+/// Claude Code's tool that loads deferred tools' schemas.
+const SEARCH_TOOL: &str = "ToolSearch";
+/// Claude Code's tool that waits for MCP servers still connecting.
+const WAIT_TOOL: &str = "WaitForMcpServers";
 /// Tools the scripted model calls on its own when a scripted tool is not offered yet.
-const HELPER_TOOLS: &[&str] = &["WaitForMcpServers"];
+const HELPER_TOOLS: &[&str] = &[SEARCH_TOOL, WAIT_TOOL];
 
 fn text_of(v: &Value) -> String {
     match v {
@@ -752,7 +859,27 @@ fn text_of(v: &Value) -> String {
 
 fn parse_anthropic(body: &Value) -> Parsed {
     let mut walk = Walk::default();
+    // The system prompt, system messages and context blocks: where deferred tools are named.
+    let mut context: Vec<String> = match &body["system"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
     for m in body["messages"].as_array().into_iter().flatten() {
+        let texts = match &m["content"] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).collect(),
+            _ => Vec::new(),
+        };
+        context.extend(
+            texts
+                .into_iter()
+                .filter(|t| m["role"] == "system" || (m["role"] == "user" && is_context(t)))
+                .map(str::to_string),
+        );
         if m["role"] == "assistant" {
             for b in m["content"].as_array().into_iter().flatten() {
                 if let (Some(id), Some(name)) = (b["id"].as_str(), b["name"].as_str()) {
@@ -773,6 +900,13 @@ fn parse_anthropic(body: &Value) -> Parsed {
                     match b["type"].as_str() {
                         Some("tool_result") => {
                             had_result = true;
+                            for r in b["content"].as_array().into_iter().flatten() {
+                                if r["type"] == "tool_reference"
+                                    && let Some(name) = r["tool_name"].as_str()
+                                {
+                                    walk.loaded.insert(name.to_string());
+                                }
+                            }
                             let id = b["tool_use_id"].as_str().unwrap_or("");
                             walk.result_for(id, text_of(&b["content"]));
                         }
@@ -787,12 +921,21 @@ fn parse_anthropic(body: &Value) -> Parsed {
             _ => {}
         }
     }
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    // A deferred tool (`defer_loading`) is callable once a `tool_reference` to it came back
+    // in a tool result (what ToolSearch returns), as the Messages API has it.
+    let offered = body["tools"].as_array().cloned().unwrap_or_default();
+    let tools = offered
+        .iter()
+        .filter(|t| {
+            t["defer_loading"] != true
+                || t["name"].as_str().is_some_and(|n| walk.loaded.contains(n))
+        })
         .filter_map(|t| t["name"].as_str().map(str::to_string))
         .collect();
+    let tool_search = offered
+        .iter()
+        .find(|t| t["name"] == SEARCH_TOOL)
+        .map(|t| t["input_schema"].clone());
     let format = &body["output_config"]["format"];
     let schema = (format["type"] == "json_schema")
         .then(|| format["schema"].clone())
@@ -805,6 +948,9 @@ fn parse_anthropic(body: &Value) -> Parsed {
         tools,
         json_mode: schema.is_some(),
         schema,
+        tool_search,
+        context: context.join("\n"),
+        helper_calls: walk.helper_calls,
     }
 }
 
@@ -859,6 +1005,9 @@ fn parse_responses(body: &Value) -> Parsed {
         tools,
         json_mode: schema.is_some(),
         schema,
+        tool_search: None,
+        context: String::new(),
+        helper_calls: 0,
     }
 }
 
@@ -907,6 +1056,9 @@ fn parse_gemini(body: &Value, stream: bool) -> Parsed {
         tools,
         json_mode: config["responseMimeType"] == "application/json",
         schema,
+        tool_search: None,
+        context: String::new(),
+        helper_calls: 0,
     }
 }
 
@@ -944,6 +1096,9 @@ fn parse_chat(body: &Value) -> Parsed {
         tools,
         json_mode: schema.is_some() || format["type"] == "json_object",
         schema,
+        tool_search: None,
+        context: String::new(),
+        helper_calls: 0,
     }
 }
 
