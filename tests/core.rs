@@ -416,15 +416,7 @@ fn a_tmux_socket_other_users_can_reach_is_warned_about() {
     let tmpdir = tempfile::tempdir().unwrap();
     let cao = Cao::new().with_env("TMUX_TMPDIR", &tmpdir.path().display().to_string());
     let launch = || {
-        let out = cao.run(&[
-            "launch",
-            "--headless",
-            "--yolo",
-            "--provider",
-            "fake",
-            "--agents",
-            "developer",
-        ]);
+        let out = cao.run(&common::launch_args("developer", &[]));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
         stderr

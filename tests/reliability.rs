@@ -233,17 +233,7 @@ fn part1_bad_input_is_refused_or_delivered_exactly() {
     }
     for name in ["a:b", "a.b", "-t", "x;y", "#{s}", "a b", "a\u{1b}b"] {
         tried += 1;
-        let out = cao.run(&[
-            "launch",
-            "--headless",
-            "--yolo",
-            "--provider",
-            "fake",
-            "--agents",
-            "developer",
-            "--session-name",
-            name,
-        ]);
+        let out = cao.run(&common::launch_args("developer", &["--session-name", name]));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success()

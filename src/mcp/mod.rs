@@ -32,17 +32,9 @@ send_message — queue a message for another terminal; it is typed into that ter
 Use list_terminals, get_terminal_output and close_terminal to watch and manage your workers, and list_profiles to see which agent profiles exist. \
 A worker that asks its user something (a permission, a yes/no) shows status waiting_user_answer with its question in list_terminals; answer it with answer_user_prompt.";
 
-/// Parameters of `handoff`.
+/// How a worker starts, the same for `handoff` and `assign`.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct HandoffParams {
-    /// Agent profile of the worker (see list_profiles), e.g. "developer".
-    pub agent_profile: String,
-    /// The complete task for the worker: it has no other context.
-    pub message: String,
-    /// Seconds to wait for the worker's answer, start-up included (1-3600, default 600).
-    #[serde(default = "default_timeout")]
-    #[schemars(range(min = 1, max = 3600))]
-    pub timeout: u64,
+pub struct WorkerStart {
     /// Directory the worker starts in (default: your current directory).
     #[serde(default)]
     pub working_directory: Option<String>,
@@ -57,6 +49,22 @@ pub struct HandoffParams {
     /// worktree is removed afterwards if it holds nothing, and kept (and reported) if it does.
     #[serde(default)]
     pub use_worktree: bool,
+}
+
+/// Parameters of `handoff`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HandoffParams {
+    /// Agent profile of the worker (see list_profiles), e.g. "developer".
+    pub agent_profile: String,
+    /// The complete task for the worker: it has no other context.
+    pub message: String,
+    /// Seconds to wait for the worker's answer, start-up included (1-3600, default 600).
+    #[serde(default = "default_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub timeout: u64,
+    /// Where and how the worker starts.
+    #[serde(flatten)]
+    pub start: WorkerStart,
 }
 
 fn default_timeout() -> u64 {
@@ -92,20 +100,9 @@ pub struct AssignParams {
     pub agent_profile: String,
     /// The complete task for the worker. Unless cao adds it for you, end it with your terminal id and an instruction to report back by calling send_message with receiver_id set to that id.
     pub message: String,
-    /// Directory the worker starts in (default: your current directory).
-    #[serde(default)]
-    pub working_directory: Option<String>,
-    /// The CLI the worker runs in (e.g. "claude_code", "codex"; default: the profile's, else yours). An error names the CLIs installed.
-    #[serde(default)]
-    pub provider: Option<String>,
-    /// The model the worker's CLI is asked for, in the CLI's own naming (default: the profile's, else the CLI's own). The result says when a CLI cannot take one.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Start the worker in a git worktree of its own (a new branch from the repository's
-    /// HEAD), so parallel workers never edit the same files. Needs a git repository; the
-    /// worktree is removed afterwards if it holds nothing, and kept (and reported) if it does.
-    #[serde(default)]
-    pub use_worktree: bool,
+    /// Where and how the worker starts.
+    #[serde(flatten)]
+    pub start: WorkerStart,
 }
 
 /// Result of `assign`.
@@ -518,6 +515,23 @@ impl CaoServer {
         }
     }
 
+    /// The engine request for a worker of `profile` started as `start` asks, once the
+    /// caller is known; refused at once when it asks for a working directory this server
+    /// does not allow.
+    fn worker_request(
+        &self,
+        profile: String,
+        start: WorkerStart,
+    ) -> Result<impl FnOnce(TerminalRecord) -> CreateRequest + Send + 'static, CallToolResult> {
+        let working_dir = self.working_dir(start.working_directory)?;
+        Ok(move |caller| CreateRequest {
+            use_worktree: start.use_worktree,
+            provider: start.provider,
+            model: start.model,
+            ..CreateRequest::worker(profile, caller, working_dir)
+        })
+    }
+
     fn working_dir(
         &self,
         requested: Option<String>,
@@ -549,7 +563,7 @@ impl CaoServer {
                 p.timeout
             )));
         }
-        let working_dir = self.working_dir(p.working_directory)?;
+        let request = self.worker_request(p.agent_profile, p.start)?;
         let engine = self.engine.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<engine::Progress>();
@@ -559,12 +573,7 @@ impl CaoServer {
         let work = tokio::task::spawn_blocking(move || {
             let caller = who.resolve(&engine)?;
             engine.handoff(
-                CreateRequest {
-                    use_worktree: p.use_worktree,
-                    provider: p.provider,
-                    model: p.model,
-                    ..CreateRequest::worker(p.agent_profile, caller, working_dir)
-                },
+                request(caller),
                 p.message,
                 timeout,
                 &flag,
@@ -640,21 +649,13 @@ impl CaoServer {
         &self,
         Parameters(p): Parameters<AssignParams>,
     ) -> Result<Json<AssignResult>, CallToolResult> {
-        let working_dir = self.working_dir(p.working_directory)?;
+        let request = self.worker_request(p.agent_profile, p.start)?;
         let engine = self.engine.clone();
         let who = self.caller.clone();
         let (started, caller_id, worktree) = blocking(move || {
             let caller = who.resolve(&engine)?;
             let caller_id = caller.id.clone();
-            let started = engine.assign(
-                CreateRequest {
-                    use_worktree: p.use_worktree,
-                    provider: p.provider,
-                    model: p.model,
-                    ..CreateRequest::worker(p.agent_profile, caller, working_dir)
-                },
-                p.message,
-            )?;
+            let started = engine.assign(request(caller), p.message)?;
             let worktree = engine.worktree_of(&started.record.id)?;
             Ok((started, caller_id, worktree))
         })

@@ -152,17 +152,7 @@ impl Cao {
 
     /// Launches a headless fake agent with extra launch arguments.
     pub fn launch_with(&self, profile: &str, extra: &[&str]) -> String {
-        let mut args = vec![
-            "launch",
-            "--headless",
-            "--yolo",
-            "--provider",
-            "fake",
-            "--agents",
-            profile,
-        ];
-        args.extend(extra);
-        let out = self.ok(&args);
+        let out = self.ok(&launch_args(profile, extra));
         out.split_whitespace()
             .nth(1)
             .unwrap_or_else(|| panic!("no terminal id in {out:?}"))
@@ -233,6 +223,21 @@ impl Drop for Cao {
         let uid = unsafe { libc::getuid() };
         let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.socket));
     }
+}
+
+/// The arguments of a headless `cao launch` of the fake agent with `profile`, then `extra`.
+pub fn launch_args<'a>(profile: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "launch",
+        "--headless",
+        "--yolo",
+        "--provider",
+        "fake",
+        "--agents",
+        profile,
+    ];
+    args.extend(extra);
+    args
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes; panics with `what` then.
