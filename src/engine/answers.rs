@@ -39,7 +39,7 @@ impl Engine {
     pub(crate) fn record_files(&self, record: &TerminalRecord) -> RecordFiles {
         RecordFiles {
             terminal_id: record.id.clone(),
-            run_dir: self.home.join("run").join(&record.id),
+            run_dir: self.run.terminal(&record.id),
             working_dir: record.working_dir.clone().into(),
             user_home: crate::env::non_empty(crate::env::HOME)
                 .map(Into::into)

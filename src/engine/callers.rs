@@ -267,7 +267,7 @@ impl Engine {
     }
 
     fn make_run_dir(&self, id: &str) -> Result<(), EngineError> {
-        let dir = self.run_dir()?.join(id);
+        let dir = self.run_dir()?.terminal(id);
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
             what: format!("cannot create {}", dir.display()),
             source,

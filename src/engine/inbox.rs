@@ -37,7 +37,7 @@ impl DeliveryLock {
     /// Takes the terminal's lock: held by whoever types into it (a delivery, a dialog's or a
     /// question's answer), so two typists never interleave.
     pub(super) fn acquire(engine: &Engine, receiver: &str) -> Result<DeliveryLock, EngineError> {
-        let path = engine.run_dir()?.join(format!("{receiver}.lock"));
+        let path = engine.run_dir()?.lock(receiver);
         DeliveryLock::acquire_at(engine.clock.as_ref(), &path, receiver, LOCK_WAIT)
     }
 
@@ -120,7 +120,7 @@ impl Engine {
         let Some(keys) = provider.startup_keys(&screen) else {
             return Ok(());
         };
-        let note = self.run_dir()?.join(format!("{}.dialog", record.id));
+        let note = self.run_dir()?.dialog_note(&record.id);
         let fingerprint = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -14,22 +14,17 @@ use super::{
     CreateRequest, Engine, EngineError, SESSION_PREFIX, USER_SENDER, check_message,
     mcp_servers_for, new_terminal_id, validate_session_name, watcher, workdir, worktree,
 };
-use crate::config::{Config, ProviderSettings, Setting};
+use crate::config::{ProviderSettings, Setting};
 use crate::env;
 use crate::mux::{Mux, WindowSpec};
 use crate::providers::{self, LaunchSpec, ProviderError};
 use crate::store::{TerminalKind, TerminalRecord, now_ms};
 
-/// The config file's `[providers.NAME]` settings for this provider and its agent directory
-/// (defaults only when the file cannot be read: a broken config must not stop agents from
-/// starting; `cao config` shows why).
+/// The config file's `[providers.NAME]` settings for this provider and its agent directory.
 fn provider_settings(engine: &Engine, provider: &str) -> (ProviderSettings, Option<PathBuf>) {
-    let mut config = Config::load(engine.home()).unwrap_or_else(|e| {
-        tracing::warn!("ignoring the config file: {e}");
-        Config::defaults(engine.home())
-    });
+    let config = engine.config();
     let agents_dir = config.agents_dir(provider).map(|s| s.value);
-    let overrides = config.providers.remove(provider).unwrap_or_default();
+    let overrides = config.providers.get(provider).cloned().unwrap_or_default();
     (overrides, agents_dir)
 }
 
@@ -158,7 +153,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
     };
 
     let run_dir = engine.run_dir()?;
-    let scratch = run_dir.join(&id);
+    let scratch = run_dir.terminal(&id);
     std::fs::create_dir_all(&scratch).map_err(|source| EngineError::Io {
         what: format!("cannot create {}", scratch.display()),
         source,
@@ -187,7 +182,7 @@ pub(super) fn create(engine: &Engine, req: CreateRequest) -> Result<TerminalReco
         child_env.insert(env::CAO_YOLO.into(), "1".into());
     }
     child_env.extend(provider.env(&spec));
-    let spec_path = run_dir.join(format!("{id}.exec.json"));
+    let spec_path = run_dir.exec_spec(&id);
     write_private(
         &spec_path,
         &serde_json::to_vec(&ExecSpec {

@@ -26,6 +26,7 @@ mod callers;
 mod inbox;
 mod launch;
 mod questions;
+mod run_dir;
 #[cfg(test)]
 mod scenarios;
 mod wait;
@@ -38,6 +39,7 @@ pub use callers::provider_for_client;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use questions::Answered;
+pub use run_dir::RunDir;
 pub use workdir::WorkdirError;
 pub use worktree::{WorktreeError, WorktreeOutcome, WorktreeState};
 
@@ -400,6 +402,10 @@ pub fn home_dir() -> PathBuf {
 /// The orchestrator: a state store plus a multiplexer (tmux) and a clock.
 pub struct Engine {
     home: PathBuf,
+    /// The config file, read once when the engine is made.
+    config: crate::config::Config,
+    /// `home/run/`: the files kept per terminal.
+    run: RunDir,
     mux: Arc<dyn Mux>,
     clock: Arc<dyn Clock>,
     store: Mutex<Store>,
@@ -414,7 +420,14 @@ impl Engine {
     /// An engine over an explicit state directory and multiplexer, on the system clock.
     pub fn new(home: PathBuf, mux: Arc<dyn Mux>) -> Result<Engine, EngineError> {
         let store = Store::open(&home)?;
+        // A broken config must not stop agents from starting (`cao config` shows why).
+        let config = crate::config::Config::load(&home).unwrap_or_else(|e| {
+            tracing::warn!("ignoring the config file: {e}");
+            crate::config::Config::defaults(&home)
+        });
         Ok(Engine {
+            run: RunDir::new(&home),
+            config,
             home,
             mux,
             clock: wait::system(),
@@ -444,13 +457,13 @@ impl Engine {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn run_dir(&self) -> Result<PathBuf, EngineError> {
-        let dir = self.home.join("run");
-        std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
-            what: format!("cannot create {}", dir.display()),
+    /// The run directory, created when missing.
+    fn run_dir(&self) -> Result<&RunDir, EngineError> {
+        self.run.ensure().map_err(|source| EngineError::Io {
+            what: "cannot create the run directory under CAO_HOME".into(),
             source,
         })?;
-        Ok(dir)
+        Ok(&self.run)
     }
 
     /// The terminal running this process: `CAO_TERMINAL_ID`, else the tmux pane (`TMUX_PANE`)
@@ -505,11 +518,7 @@ impl Engine {
         self.store()
             .delete_terminal(&record.id, &format!("receiver {} {reason}", record.id))?;
         let outcome = self.finish_worktree(&record.id)?;
-        let run = self.home.join("run");
-        let _ = std::fs::remove_file(run.join(format!("{}.lock", record.id)));
-        let _ = std::fs::remove_file(run.join(format!("{}.watch.pid", record.id)));
-        let _ = std::fs::remove_file(run.join(format!("{}.dialog", record.id)));
-        let _ = std::fs::remove_dir_all(run.join(&record.id));
+        self.run.remove(&record.id);
         Ok(outcome)
     }
 
@@ -625,7 +634,7 @@ impl Engine {
                 .into_iter()
                 .filter(|id| *id != ProviderId::Fake)
         };
-        if let Some(id) = candidates().find(|id| is_installed(&config, *id)) {
+        if let Some(id) = candidates().find(|id| is_installed(config, *id)) {
             return Ok(providers::of(id));
         }
         Err(EngineError::NoProvider(
@@ -642,18 +651,14 @@ impl Engine {
         let config = self.config();
         ProviderId::ALL
             .into_iter()
-            .filter(|id| is_installed(&config, *id))
+            .filter(|id| is_installed(config, *id))
             .map(ProviderId::name)
             .collect()
     }
 
-    /// The config file's settings (defaults when it cannot be read: a broken config must not
-    /// stop agents from starting; `cao config` shows why).
-    fn config(&self) -> crate::config::Config {
-        crate::config::Config::load(&self.home).unwrap_or_else(|e| {
-            tracing::warn!("ignoring the config file: {e}");
-            crate::config::Config::defaults(&self.home)
-        })
+    /// The config file's settings, as read when the engine was made.
+    fn config(&self) -> &crate::config::Config {
+        &self.config
     }
 
     /// Creates a terminal: resolves profile, provider, executable and working directory (all
@@ -1381,7 +1386,7 @@ pub fn record_hook(
     payload: Option<&str>,
 ) -> Result<(), EngineError> {
     validate_terminal_id(id)?;
-    let run_dir = home.join("run").join(id);
+    let run_dir = RunDir::new(home).terminal(id);
     if !run_dir.is_dir() {
         return Err(EngineError::UnknownTerminal(id.to_string()));
     }

@@ -65,17 +65,13 @@ pub fn arm(engine: &Engine, record: &TerminalRecord) -> Result<(), EngineError> 
 }
 
 fn pid_file(engine: &Engine, id: &str) -> std::path::PathBuf {
-    engine.home().join("run").join(format!("{id}.watch.pid"))
+    engine.run.watch_pid(id)
 }
 
 /// The doorbell of the watcher with process id `pid`: a FIFO in the terminal's run directory
 /// (named by pid, so a watcher that replaces another never shares or removes its FIFO).
 fn doorbell(engine: &Engine, id: &str, pid: u32) -> std::path::PathBuf {
-    engine
-        .home()
-        .join("run")
-        .join(id)
-        .join(format!("watch-{pid}.fifo"))
+    engine.run.terminal(id).join(format!("watch-{pid}.fifo"))
 }
 
 /// Asks the live watcher of `id` to look at its inbox now. Returns `false` when no watcher is
@@ -187,7 +183,7 @@ pub fn run(engine: &Engine, id: &str) -> Result<(), EngineError> {
         }
     });
 
-    let run_dir = engine.home().join("run").join(id);
+    let run_dir = engine.run.terminal(id);
     let mut ready = false;
     let mut dirty_since: Option<Instant> = None;
     // Output not yet reported to the waiters, and when they were last rung.
