@@ -27,9 +27,12 @@ pub const BLOCKED_DIRS: &[&str] = &[
 pub enum WorkdirError {
     /// It does not exist (or cannot be resolved).
     #[error(
-        "working directory {path} does not exist or cannot be opened ({reason}); pass an existing directory"
+        "working directory {path} does not exist or cannot be opened ({source}); pass an existing directory"
     )]
-    Missing { path: PathBuf, reason: String },
+    Missing {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// It exists but is a file.
     #[error("working directory {0} is not a directory")]
     NotADirectory(PathBuf),
@@ -42,10 +45,12 @@ pub enum WorkdirError {
 
 /// Validates and canonicalizes a working directory.
 pub fn validate(path: &Path) -> Result<PathBuf, WorkdirError> {
-    let resolved = path.canonicalize().map_err(|e| WorkdirError::Missing {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let resolved = path
+        .canonicalize()
+        .map_err(|source| WorkdirError::Missing {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if !resolved.is_dir() {
         return Err(WorkdirError::NotADirectory(path.to_path_buf()));
     }

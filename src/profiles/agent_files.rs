@@ -52,13 +52,21 @@ pub enum AgentFileError {
         /// The CLI.
         provider: String,
     },
-    /// Rendering or writing failed.
-    #[error("{what}: {reason}")]
+    /// Reading or writing failed.
+    #[error("{what}: {source}")]
     Io {
         /// What cao was doing.
         what: String,
         /// Why it failed.
-        reason: String,
+        source: std::io::Error,
+    },
+    /// Rendering the CLI's format failed.
+    #[error("{what}: {source}")]
+    Render {
+        /// What cao was doing.
+        what: String,
+        /// Why it failed.
+        source: serde_norway::Error,
     },
 }
 
@@ -188,9 +196,9 @@ fn copilot(profile: &Profile) -> Result<String, AgentFileError> {
         description: &profile.description,
         tools: profile.tools.as_ref(),
     })
-    .map_err(|e| AgentFileError::Io {
+    .map_err(|source| AgentFileError::Render {
         what: format!("cannot render the Copilot agent for '{}'", profile.name),
-        reason: e.to_string(),
+        source,
     })?;
     Ok(format!("---\n{front}---\n{prompt}\n"))
 }
@@ -230,10 +238,10 @@ impl Manifest {
         let existing = match std::fs::read(&file.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileAction::Create),
-            Err(e) => {
+            Err(source) => {
                 return Err(AgentFileError::Io {
                     what: format!("cannot read {}", file.path.display()),
-                    reason: e.to_string(),
+                    source,
                 });
             }
         };
@@ -254,18 +262,18 @@ impl Manifest {
 
     /// Writes `file` (atomically) and records it.
     pub fn write(&mut self, file: &AgentFile) -> Result<(), AgentFileError> {
-        write_atomic(&file.path, file.content.as_bytes()).map_err(|e| AgentFileError::Io {
+        write_atomic(&file.path, file.content.as_bytes()).map_err(|source| AgentFileError::Io {
             what: format!("cannot write {}", file.path.display()),
-            reason: e.to_string(),
+            source,
         })?;
         self.entries.insert(
             file.path.display().to_string(),
             fingerprint(file.content.as_bytes()),
         );
         let json = serde_json::to_vec_pretty(&self.entries).unwrap_or_default();
-        write_atomic(&self.path, &json).map_err(|e| AgentFileError::Io {
+        write_atomic(&self.path, &json).map_err(|source| AgentFileError::Io {
             what: format!("cannot record the agent file in {}", self.path.display()),
-            reason: e.to_string(),
+            source,
         })
     }
 }
