@@ -1,4 +1,4 @@
-# Sourced by .ci/run: installs the real agent CLIs that tests/real_clis.rs drives, from the npm
+# Sourced by .ci/run: installs the real agent CLIs that tests/it/real_clis.rs drives, from the npm
 # registry at pinned versions, into .ci/clis/ (git-ignored), and exports the CAO_*_BIN
 # variables that point cao and the tests at the real binaries inside node_modules.
 #
@@ -18,7 +18,7 @@ CAO_CLI_PACKAGES=(
 
 cao_clis_unavailable() {
   echo "!! ci: $1" >&2
-  echo "!! ci: the real-CLI tests (tests/real_clis.rs) will be SKIPPED" >&2
+  echo "!! ci: the real-CLI tests (tests/it/real_clis.rs) will be SKIPPED" >&2
   if [ "${CAO_REQUIRE_REAL_CLIS:-}" = "1" ]; then
     echo "!! ci: CAO_REQUIRE_REAL_CLIS=1, so this is a failure" >&2
     exit 1

@@ -2,8 +2,6 @@
 //! handoff (answer, progress, cancellation, timeout, stuck workers), assign, send_message,
 //! and errors as `isError` results.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +13,7 @@ use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
-use common::{Cao, call_tool as call, result_text as text, wait_for};
+use crate::util::{Cao, call_tool as call, result_text as text, wait_for};
 
 /// A client that records the progress notifications it receives.
 #[derive(Clone, Default)]
@@ -407,7 +405,7 @@ async fn answering_a_terminal_that_is_not_waiting_is_refused_and_types_nothing()
         assert!(text(&r).contains(expect), "{}", text(&r));
     }
     // Only the task was ever typed.
-    assert_eq!(common::transcript(&log), ["work hard [[sleep 30]]"]);
+    assert_eq!(crate::util::transcript(&log), ["work hard [[sleep 30]]"]);
     assert!(!cao.screen(&worker).contains("[[sleep 30]]y"));
     client.cancel().await.unwrap();
 }
@@ -767,7 +765,7 @@ async fn a_worker_that_dies_at_start_up_is_reported_to_its_creator() {
         "the supervisor to hear of it",
         Duration::from_secs(10),
         || {
-            common::transcript(&log).iter().any(|i| {
+            crate::util::transcript(&log).iter().any(|i| {
                 i.contains(&worker)
                     && i.contains("exited during start-up")
                     && i.contains("doomed task")

@@ -1,8 +1,6 @@
 //! Reliability and security: bad input, faults and load, each part printing its counts (also
 //! appended to `target/test-reports/reliability.txt`, which CI prints).
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
@@ -11,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{Cao, transcript, wait_for};
+use crate::util::{Cao, transcript, wait_for};
 
 /// Records a part's counts where CI can show them.
 fn report(line: &str) {
@@ -233,7 +231,10 @@ fn part1_bad_input_is_refused_or_delivered_exactly() {
     }
     for name in ["a:b", "a.b", "-t", "x;y", "#{s}", "a b", "a\u{1b}b"] {
         tried += 1;
-        let out = cao.run(&common::launch_args("developer", &["--session-name", name]));
+        let out = cao.run(&crate::util::launch_args(
+            "developer",
+            &["--session-name", name],
+        ));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success()

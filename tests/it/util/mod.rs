@@ -1,8 +1,12 @@
 //! Test harness: runs the real `cao` binary against a private tmux server (`CAO_TMUX_SOCKET`)
 //! with a temporary `CAO_HOME` and working directory, and the fake agent from `tools/`.
 //! Dropping the harness kills that private tmux server and nothing else.
+//!
+//! For the real-CLI tests: `clis` (the CLIs' binaries and throwaway homes) and `model_server`
+//! (the scripted model they talk to).
 
-#![allow(dead_code)]
+pub mod clis;
+pub mod model_server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

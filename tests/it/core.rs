@@ -1,11 +1,9 @@
 //! The core terminal lifecycle through the CLI: launch, list, send, status, output, shutdown,
 //! and the clear refusals of bad input.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cao, alive, transcript, wait_for};
+use crate::util::{Cao, alive, transcript, wait_for};
 
 #[test]
 fn launch_send_output_lifecycle() {
@@ -89,8 +87,8 @@ fn shutdown_all_leaves_no_session_and_no_process() {
         pids.iter().all(|p| !alive(*p))
     });
     wait_for("watchers to exit", Duration::from_secs(5), || {
-        common::processes_matching(&format!("_watch {a}")).is_empty()
-            && common::processes_matching(&format!("_watch {b}")).is_empty()
+        crate::util::processes_matching(&format!("_watch {a}")).is_empty()
+            && crate::util::processes_matching(&format!("_watch {b}")).is_empty()
     });
 }
 
@@ -252,7 +250,7 @@ fn install_then_launch_on_a_fresh_home() {
 fn config_executable_and_args_are_used() {
     use std::os::unix::fs::PermissionsExt;
     let cao = Cao::new();
-    let fake = common::cao_bin().with_file_name("cao-fake-agent");
+    let fake = crate::util::cao_bin().with_file_name("cao-fake-agent");
     let argv_log = cao.path("argv.txt");
     let wrapper = cao.path("my-agent.sh");
     std::fs::write(
@@ -321,7 +319,7 @@ fn config_executable_and_args_are_used() {
 
 /// A CLI's start-up dialogs are answered once each, in order (the fake agent's second dialog
 /// quits on the key that answers the first, so a double answer shows). See also
-/// `tests/mcp.rs`, where a handoff watches the dialogs too.
+/// `mcp.rs`, where a handoff watches the dialogs too.
 #[test]
 fn start_up_dialogs_are_answered_exactly_once() {
     let cao = Cao::new();
@@ -363,7 +361,7 @@ fn install_asks_at_a_terminal_and_installs_only_on_yes() {
         // As a user runs it: in a terminal (a tmux pane), answering the question.
         let home = format!("CAO_HOME={}", cao.home.path().display());
         let user = format!("HOME={}", cao.user_home.path().display());
-        let bin = common::cao_bin().display().to_string();
+        let bin = crate::util::cao_bin().display().to_string();
         let work = cao.work.path().display().to_string();
         let out = cao.tmux(&[
             "new-session",
@@ -416,7 +414,7 @@ fn a_tmux_socket_other_users_can_reach_is_warned_about() {
     let tmpdir = tempfile::tempdir().unwrap();
     let cao = Cao::new().with_env("TMUX_TMPDIR", &tmpdir.path().display().to_string());
     let launch = || {
-        let out = cao.run(&common::launch_args("developer", &[]));
+        let out = cao.run(&crate::util::launch_args("developer", &[]));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
         stderr

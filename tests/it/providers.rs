@@ -1034,7 +1034,7 @@ fn every_provider_is_registered_in_detection_order() {
 // Screens recorded by the real-CLI tests (`CAO_E2E_RECORD`, 220x50 panes started by cao)
 // ---------------------------------------------------------------------------------------
 
-/// The drift check's plain three-paragraph answer (`tests/real_clis.rs`).
+/// The drift check's plain three-paragraph answer (`real_clis.rs`).
 const DRIFT_ANSWER: &str = "Drift check answer, first paragraph.\n\nSecond paragraph, still the same answer.\n\nThird and last paragraph.";
 const TOOL_ANSWER: &str = "Tool turn answered.";
 

@@ -2,14 +2,12 @@
 //! only when the receiver is idle, exactly-once ordered delivery from many senders, and a
 //! killed watcher that loses nothing.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
 
-use common::{Cao, transcript, wait_for};
+use crate::util::{Cao, transcript, wait_for};
 
 /// Splits one submitted input back into the messages it carried: a lone message is typed as
 /// sent; a batch carries `[message i of n from SENDER]` headers.
@@ -209,7 +207,7 @@ fn a_killed_watcher_is_re_armed_and_loses_nothing() {
         libc::kill(pid, libc::SIGKILL);
     }
     wait_for("the watcher to die", Duration::from_secs(5), || {
-        !common::alive(pid)
+        !crate::util::alive(pid)
     });
     // Queued while busy and with no watcher: the send itself re-arms one.
     let out = cao.ok(&["send", &id, "after the crash"]);

@@ -3,8 +3,6 @@
 //! into it when it is idle with an empty input box; outside tmux the caller gets a mailbox
 //! and collects replies with `wait_for_messages`, each exactly once.
 
-mod common;
-
 use std::time::Duration;
 
 use rmcp::ServiceExt;
@@ -12,7 +10,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-use common::{Cao, cao_bin, transcript, wait_for};
+use crate::util::{Cao, cao_bin, transcript, wait_for};
 
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
@@ -280,9 +278,9 @@ async fn a_killed_callers_mailbox_is_cleaned_up_without_hanging() {
     let cao = Cao::new();
     let client = connect(&cao).await;
     ok(&client, "list_terminals", json!({})).await;
-    let pids = common::processes_matching(&format!("{} mcp-server", cao_bin().display()));
+    let pids = crate::util::processes_matching(&format!("{} mcp-server", cao_bin().display()));
     for pid in &pids {
-        if common::alive(*pid)
+        if crate::util::alive(*pid)
             && std::fs::read_to_string(format!("/proc/{pid}/environ"))
                 .is_ok_and(|e| e.contains(&cao.socket))
         {

@@ -1,6 +1,6 @@
 //! End-to-end tests with the real agent CLIs (Claude Code, Codex, Gemini CLI, OpenCode,
 //! Copilot CLI), run through the real `cao` binary on a private tmux server, offline against
-//! the scripted model in `support/model_server.rs`. For each CLI:
+//! the scripted model in `util/model_server.rs`. For each CLI:
 //!
 //! - `handoff`: a real supervisor's model calls cao's `handoff`; a real worker answers; the
 //!   answer comes back to the supervisor's model as the tool result.
@@ -11,7 +11,7 @@
 //! - `exact_answer`: this CLI as the worker of a supervisor running the next CLI in the ring
 //!   Claude Code → Codex → Gemini CLI → OpenCode → Copilot CLI → Claude Code (the worker's
 //!   profile, installed with `cao install`, names its provider) answers
-//!   `common::markdown_answer()`; the handoff result the supervisor's model gets carries it
+//!   `crate::util::markdown_answer()`; the handoff result the supervisor's model gets carries it
 //!   byte for byte with `answer_source: "record"`. Run as on a user's machine: `TERM` as tmux
 //!   sets it, no `COLORTERM` (`exact_answer_gemini_cli_truecolor` once with
 //!   `COLORTERM=truecolor`).
@@ -29,16 +29,13 @@
 //! Debugging aids: `CAO_E2E_MODEL_LOG=FILE` logs every model request, `CAO_E2E_RECORD=DIR`
 //! saves the screens the drift check sees.
 
-mod common;
-mod support;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use common::Cao;
-use support::clis::{self, Cli};
-use support::model_server::{Exchange, ModelServer, RefusingProxy, Rule};
+use crate::util::Cao;
+use crate::util::clis::{self, Cli};
+use crate::util::model_server::{Exchange, ModelServer, RefusingProxy, Rule};
 
 /// Bound on any single wait: real CLIs on a loaded 2-core CI machine can be slow to start.
 const WAIT: Duration = Duration::from_secs(180);
@@ -617,7 +614,7 @@ fn check_terminal_env(env: &[(String, String)], colorterm: ColorTerm, who: &str)
 }
 
 /// `worker` answers a supervisor of another CLI (see [`ring_supervisor`]) with
-/// [`common::markdown_answer`] (over 100 lines: a heading, a fenced block holding `<>&|{}`,
+/// [`crate::util::markdown_answer`] (over 100 lines: a heading, a fenced block holding `<>&|{}`,
 /// a table, a 500-character line, unicode); the handoff result the supervisor's model gets
 /// must carry that text byte for byte, read from the worker's record.
 fn exact_answer(worker: Cli, colorterm: ColorTerm) {
@@ -626,7 +623,7 @@ fn exact_answer(worker: Cli, colorterm: ColorTerm) {
         return;
     };
     rig.run(|rig| {
-        let answer = common::markdown_answer();
+        let answer = crate::util::markdown_answer();
         assert!(answer.lines().count() >= 100);
         // The worker's profile, installed the way a user would: its provider is the worker CLI.
         let profile = rig.cao.path("exact-worker.md");
@@ -716,7 +713,7 @@ fn exact_answer(worker: Cli, colorterm: ColorTerm) {
 /// The decoding and diffing [`exact_answer`] relies on, offline.
 #[test]
 fn handoff_result_decoding() {
-    let answer = common::markdown_answer();
+    let answer = crate::util::markdown_answer();
     let raw = json!({"success": true, "output": answer, "answer_source": "record"}).to_string();
     let escaped = json!({"output": raw}).to_string();
     for wrapped in [
@@ -1265,14 +1262,14 @@ fn usage_after_turn(rig: &Rig, id: &str) -> Result<(), String> {
     }
 }
 
-/// (b) and (c): `common::markdown_answer()`, streamed slowly. The status is sampled while
+/// (b) and (c): `crate::util::markdown_answer()`, streamed slowly. The status is sampled while
 /// the model streams (`get_terminal_output`, which reads status and answer in one call; while
 /// it has no answer yet, `cao status`): no `completed` may show before the stream ended, and
 /// the first one after it must come with the whole answer from the record. Then the answer
 /// must come back byte for byte from the record.
 fn markdown_turn(rig: &Rig, mcp: &DriftMcp, id: &str) -> [Result<(), String>; 2] {
     const MARKER: &str = "E2E-DRIFT-MARKDOWN";
-    let answer = common::markdown_answer();
+    let answer = crate::util::markdown_answer();
     let asked = match drift_send(rig, id, "E2E-DRIFT-MARKDOWN: write up the findings", MARKER) {
         Ok(x) => x.received,
         Err(e) => {
@@ -1428,7 +1425,7 @@ fn drift_one(rig: &Rig) -> Vec<Check> {
     // About 4 KB in 40-character pieces 50 ms apart: some 5 s of streaming.
     rig.model.script(
         Rule::when("E2E-DRIFT-MARKDOWN")
-            .say(&common::markdown_answer())
+            .say(&crate::util::markdown_answer())
             .paced(Duration::from_millis(50), 40),
     );
 
@@ -1662,14 +1659,14 @@ fn drift_one(rig: &Rig) -> Vec<Check> {
     checks
 }
 
-/// `CAO_DRIFT=1 cargo test --test real_clis drift_check -- --nocapture`: runs every installed
+/// `CAO_DRIFT=1 cargo test --test it real_clis::drift_check -- --nocapture`: runs every installed
 /// CLI (or those named in `CAO_DRIFT_CLIS`, comma-separated provider names) through
 /// [`drift_one`] and prints a table; fails if any expectation no longer holds.
 #[test]
 fn drift_check() {
     if !cao::env::flag("CAO_DRIFT") {
         println!(
-            "drift check off; run it with CAO_DRIFT=1 cargo test --test real_clis drift_check -- --nocapture"
+            "drift check off; run it with CAO_DRIFT=1 cargo test --test it real_clis::drift_check -- --nocapture"
         );
         return;
     }
@@ -1798,7 +1795,7 @@ fn adopted_claude_code_supervisor() {
             // As a user registers it (`claude mcp add cao -- cao mcp-server`): no CAO_YOLO, so
             // the workers start without --yolo and must still be able to report back (cao
             // allows its own tools in each worker's settings).
-            json!({"mcpServers": {"cao": {"command": common::cao_bin(), "args": ["mcp-server"]}}})
+            json!({"mcpServers": {"cao": {"command": crate::util::cao_bin(), "args": ["mcp-server"]}}})
             .to_string(),
         )
         .unwrap();

@@ -2,14 +2,12 @@
 //! change to a tool name, parameter, schema or flag shows up here in review.
 //! Refresh after an intended change with `CAO_UPDATE_SNAPSHOTS=1 cargo test --test snapshots`.
 
-mod common;
-
 use std::path::PathBuf;
 
 use rmcp::ServiceExt;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 
-use common::Cao;
+use crate::util::Cao;
 
 fn snapshot_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +38,7 @@ fn assert_snapshot(name: &str, actual: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn mcp_tools_list() {
     let cao = Cao::new();
-    let cmd = tokio::process::Command::new(common::cao_bin());
+    let cmd = tokio::process::Command::new(crate::util::cao_bin());
     let transport = TokioChildProcess::new(cmd.configure(|c| {
         c.arg("mcp-server").current_dir(cao.work.path());
         c.env("CAO_HOME", cao.home.path())

@@ -2,8 +2,6 @@
 //! where a worker starts, what `list_terminals`, `cao list` and `cao worktrees` show, and what
 //! is removed or kept when the worker ends. Every repository is a fresh one in a temp folder.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-use common::{Cao, call_tool, git, git_repo, result_text, wait_for};
+use crate::util::{Cao, call_tool, git, git_repo, result_text, wait_for};
 
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-const DEVELOPER_MD: &str = include_str!("../profiles/developer.md");
+const DEVELOPER_MD: &str = include_str!("../../profiles/developer.md");
 
 /// One isolated user: a state dir, a home dir and a working dir.
 struct User {

@@ -3,13 +3,11 @@
 //! markdown through handoff, `cao output` and `get_terminal_output`; token usage; and an honest
 //! fall-back to the screen when the record is corrupt, huge or swapped for a symlink.
 
-mod common;
-
 use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Cao, markdown_answer, wait_for};
+use crate::util::{Cao, markdown_answer, wait_for};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
