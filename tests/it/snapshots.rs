@@ -1,39 +1,13 @@
-//! Contract snapshots: the MCP `tools/list` answer and the CLI's `--help` texts. An accidental
-//! change to a tool name, parameter, schema or flag shows up here in review.
-//! Refresh after an intended change with `CAO_UPDATE_SNAPSHOTS=1 cargo test --test snapshots`.
-
-use std::path::PathBuf;
+//! Contract snapshots (insta): the MCP `tools/list` answer and the CLI's `--help` texts, in
+//! `snapshots/`. An accidental change to a tool name, parameter, schema or flag shows up here
+//! in review. After an intended change the test fails and writes `<name>.snap.new` beside the
+//! snapshot: review it and move it over the `.snap`, or accept every change at once with
+//! `INSTA_UPDATE=always cargo test --test it snapshots::` (README, "Tests").
 
 use rmcp::ServiceExt;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 
 use crate::util::Cao;
-
-fn snapshot_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name)
-}
-
-/// Compares `actual` with the stored snapshot, or stores it when asked to.
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = snapshot_path(name);
-    if std::env::var_os("CAO_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "no snapshot {}; create it with CAO_UPDATE_SNAPSHOTS=1 cargo test --test snapshots",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "{name} changed. If intended, refresh with CAO_UPDATE_SNAPSHOTS=1 cargo test --test snapshots\n--- expected\n{expected}\n--- actual\n{actual}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mcp_tools_list() {
@@ -52,7 +26,7 @@ async fn mcp_tools_list() {
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     let json = serde_json::to_string_pretty(&tools).unwrap();
     client.cancel().await.unwrap();
-    assert_snapshot("tools_list.json", &format!("{json}\n"));
+    insta::assert_snapshot!("tools_list", json);
 }
 
 #[test]
@@ -78,5 +52,5 @@ fn cli_help() {
         let out = cao.ok(&args);
         all.push_str(&format!("$ cao {}\n{out}\n", args.join(" ")));
     }
-    assert_snapshot("cli_help.txt", &all);
+    insta::assert_snapshot!("cli_help", all);
 }
