@@ -1,5 +1,6 @@
 //! Provider status and answer extraction on screens, with no tmux: every recorded screen in
-//! `tests/fixtures/screens/` (real CLIs, see `pane_titles.txt` and the READMEs there), then
+//! `tests/fixtures/screens/` (real CLIs, see `pane_titles.txt` and the READMEs there; each
+//! `.txt` as cao captures it, most with a coloured `.ansi` twin that must read the same), then
 //! hand-made screens for the tricky cases of every provider. Kiro, Kimi and Q have no
 //! recordings; their screens here are reconstructed from published descriptions.
 
@@ -1411,29 +1412,39 @@ fn question(p: &dyn Provider, label: &str, screen: &str) -> Question {
         .unwrap_or_else(|| panic!("{}: no question read on {label}", p.name()))
 }
 
+/// Each folder of recorded screens and the provider that reads it.
+const SCREEN_DIRS: [(&str, &str); 6] = [
+    ("claude_code", "claude"),
+    ("codex", "codex"),
+    ("gemini_cli", "gemini"),
+    ("gemini_cli", "gemini_cli"),
+    ("opencode", "opencode"),
+    ("copilot_cli", "copilot"),
+];
+
+/// The recorded screens of folder `cli` whose name ends in `.ext`, in name order.
+fn recordings(cli: &str, ext: &str) -> Vec<PathBuf> {
+    let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/screens", cli]
+        .iter()
+        .collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == ext))
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// On every recorded screen, a question is read exactly where the status says one is
 /// asked: never on a working, idle or answered screen.
 #[test]
 fn recorded_screens_have_a_question_exactly_when_waiting() {
-    let clis = [
-        ("claude_code", "claude"),
-        ("codex", "codex"),
-        ("gemini_cli", "gemini"),
-        ("gemini_cli", "gemini_cli"),
-        ("opencode", "opencode"),
-        ("copilot_cli", "copilot"),
-    ];
     let mut asked = 0;
-    for (name, cli) in clis {
+    for (name, cli) in SCREEN_DIRS {
         let p = provider(name);
-        let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/screens", cli]
-            .iter()
-            .collect();
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "txt") {
-                continue;
-            }
+        for path in recordings(cli, "txt") {
             let screen = std::fs::read_to_string(&path).unwrap();
             let waiting = p.status(&screen) == ASK;
             assert_eq!(
@@ -1448,6 +1459,65 @@ fn recorded_screens_have_a_question_exactly_when_waiting() {
     assert_eq!(
         asked, 5,
         "the recorded dialogs: claude 21, fresh-01..03, copilot 00"
+    );
+}
+
+/// Every `.ansi` recording (`capture-pane -e`, taken with its `.txt` by `CAO_E2E_RECORD`) is
+/// the same screen as its `.txt` once its colours are stripped, and every provider reads it
+/// the same: status, answer, question, input box, start-up keys. A coloured capture keeps the
+/// blanks at the end of styled lines, which `capture-pane -p` drops; none of that may change
+/// what cao reads.
+#[test]
+fn recorded_ansi_screens_read_as_their_plain_recordings() {
+    let sgr = regex::Regex::new("\x1b\\[[0-9;:]*m").unwrap();
+    let lines = |text: &str| -> Vec<String> {
+        let mut lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
+        while lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
+        lines
+    };
+    let mut compared = 0;
+    for (name, cli) in SCREEN_DIRS {
+        let p = provider(name);
+        let reading = |screen: &str| {
+            format!(
+                "{:?}",
+                (
+                    p.status(screen),
+                    p.last_response(screen).ok(),
+                    p.question(screen),
+                    p.input_is_empty(screen),
+                    p.startup_keys(screen),
+                )
+            )
+        };
+        for ansi in recordings(cli, "ansi") {
+            let label = ansi.display();
+            let coloured = std::fs::read_to_string(&ansi).unwrap();
+            let stripped = sgr.replace_all(&coloured, "").into_owned();
+            assert!(
+                !stripped.contains('\x1b'),
+                "{label}: an escape that is not SGR"
+            );
+            let plain = std::fs::read_to_string(ansi.with_extension("txt"))
+                .unwrap_or_else(|e| panic!("{label}: no plain recording beside it: {e}"));
+            assert_eq!(
+                lines(&stripped),
+                lines(&plain),
+                "{label}: not the screen of its .txt"
+            );
+            assert_eq!(
+                reading(&stripped),
+                reading(&plain),
+                "{name}: reading of {label}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(
+        compared, 139,
+        "the .ansi recordings under tests/fixtures/screens/"
     );
 }
 
