@@ -167,11 +167,10 @@ fn typed_input_gets_a_marked_answer() {
     );
     agent.send("/exit\r");
     assert_eq!(agent.exit_code(), 0);
-    assert!(
-        agent
-            .screen()
-            .ends_with("fake> /exit\r\nbye\r\n\x1b[?2004l")
-    );
+    // The process may be gone before its last output is read from the pipe: wait for it.
+    agent.wait_for("the goodbye", |s| {
+        s.ends_with("fake> /exit\r\nbye\r\n\x1b[?2004l")
+    });
 }
 
 #[test]
@@ -345,7 +344,9 @@ fn start_up_dialogs_come_first_and_a_double_answer_quits() {
     std::thread::sleep(Duration::from_millis(50));
     agent.send("1");
     assert_eq!(agent.exit_code(), 4);
-    assert!(agent.screen().contains("exiting at the start-up dialog"));
+    agent.wait_for("the exit notice", |s| {
+        s.contains("exiting at the start-up dialog")
+    });
 }
 
 /// Path of the `echo_server` example, built by `cargo test` next to the binaries.
