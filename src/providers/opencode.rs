@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::question::{self, Layout};
 use super::screen::{self, dedent};
-use super::{LaunchSpec, Provider, ProviderError, ProviderId, Question, Status};
+use super::{Exit, LaunchSpec, Provider, ProviderError, ProviderId, Question, Status};
 use crate::records::opencode as record;
 use crate::records::{RecordError, RecordFiles, Transcript, hooks};
 
@@ -252,6 +252,13 @@ impl Provider for OpenCode {
     fn interrupt_keys(&self) -> &'static [&'static str] {
         // The first Escape arms the interrupt, the second confirms it.
         &["Escape", "Escape"]
+    }
+
+    fn exit(&self) -> Exit {
+        // A typed `/exit` is not always taken as the command (the drift check saw it fail
+        // once, right after an interrupt). Ctrl-C clears a non-empty input box and quits
+        // from an empty one, so twice always quits (checked on 1.18.33).
+        Exit::Keys(&["C-c", "C-c"])
     }
 }
 
