@@ -325,6 +325,9 @@ pub struct Assigned {
     pub notes: Vec<String>,
 }
 
+/// How long an MCP server started by a terminal cao is creating waits for that terminal's
+/// record.
+const CALLER_RECORD_WAIT: Duration = Duration::from_secs(5);
 /// How often waits re-read the screen: short enough to add little latency, long enough to
 /// cost nothing measurable (one `capture-pane` is ~2-3 ms).
 const POLL: Duration = Duration::from_millis(20);
@@ -471,7 +474,15 @@ impl Engine {
     pub fn caller(&self) -> Result<Option<TerminalRecord>, EngineError> {
         if let Some(id) = env::non_empty(env::CAO_TERMINAL_ID) {
             validate_terminal_id(&id)?;
-            return Ok(self.store().terminal(&id)?);
+            // cao records a terminal right after its window opens; a CLI that starts its
+            // MCP servers at once may ask first. Wait for the record rather than take the
+            // caller for someone else.
+            let deadline = self.clock.now() + CALLER_RECORD_WAIT;
+            return self
+                .wait_until(deadline, POLL, None, || {
+                    Ok::<_, EngineError>(self.store().terminal(&id)?.map(Some))
+                })
+                .map(Option::flatten);
         }
         if let Some(pane) = env::non_empty(env::TMUX_PANE) {
             return Ok(self.store().terminal_by_pane(&pane)?);

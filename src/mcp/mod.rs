@@ -305,14 +305,18 @@ impl CaoServer {
 
     /// The cao tools the caller may use, from its terminal's record (`None`: all). The
     /// record is the store's, so nothing the caller controls can widen it. A caller that
-    /// cannot be identified keeps all tools: the failure shows at its first call.
-    async fn allowed_tools(&self) -> Option<Vec<String>> {
+    /// cannot be identified gets an error, never a guess: a list that later shrinks makes a
+    /// CLI refuse its next tool call ("the tool catalog changed").
+    async fn allowed_tools(&self) -> Result<Option<Vec<String>>, String> {
         let engine = self.engine.clone();
         let who = self.caller.clone();
-        tokio::task::spawn_blocking(move || who.resolve(&engine).ok()?.cao_tools)
-            .await
-            .ok()
-            .flatten()
+        match tokio::task::spawn_blocking(move || who.resolve(&engine)).await {
+            Ok(Ok(caller)) => Ok(caller.cao_tools),
+            Ok(Err(e)) => Err(format!(
+                "cao cannot tell which terminal calls it: {e}; try again"
+            )),
+            Err(e) => Err(format!("internal error: {e}; try again")),
+        }
     }
 
     /// For a caller whose messages cannot be typed in (a mailbox), a line at the end of a
@@ -905,7 +909,10 @@ impl ServerHandler for CaoServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, rmcp::ErrorData> {
-        let allowed = self.allowed_tools().await;
+        let allowed = self
+            .allowed_tools()
+            .await
+            .map_err(|e| rmcp::ErrorData::internal_error(e, None))?;
         let tools = self
             .tool_router
             .list_all()
@@ -935,7 +942,11 @@ impl ServerHandler for CaoServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, rmcp::ErrorData> {
-        if let Some(allowed) = self.allowed_tools().await
+        let allowed = match self.allowed_tools().await {
+            Ok(allowed) => allowed,
+            Err(e) => return Ok(CallToolResponse::Complete(failure(e))),
+        };
+        if let Some(allowed) = allowed
             && !allowed.iter().any(|n| *n == request.name)
         {
             return Ok(CallToolResponse::Complete(failure(format!(

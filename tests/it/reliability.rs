@@ -258,17 +258,10 @@ fn part1_bad_input_is_refused_or_delivered_exactly() {
         file.to_str().unwrap(),
     ] {
         tried += 1;
-        let out = cao.run(&[
-            "launch",
-            "--headless",
-            "--yolo",
-            "--provider",
-            "fake",
-            "--agents",
+        let out = cao.run(&crate::util::launch_args(
             "developer",
-            "--working-directory",
-            dir,
-        ]);
+            &["--working-directory", dir],
+        ));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success() && err.contains("working directory"),
