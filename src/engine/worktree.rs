@@ -40,6 +40,14 @@ pub enum WorktreeError {
     /// git is not installed.
     #[error("git is not installed (or not on PATH); install git to use worktrees")]
     NoGit(#[source] std::io::Error),
+    /// A file of cao's in the repository's git folder could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What cao was doing.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// A git command failed.
     #[error("git {command} failed in {}: {stderr}", .dir.display())]
     Git {
@@ -133,8 +141,9 @@ pub fn create(
     }
     // git itself races when worktrees of one repository are added at the same time (one
     // `worktree add` reads another's half-made admin folder): cao's own take turns.
-    let _turn = repo_lock(&top)?;
-    exclude_worktrees(&top)?;
+    let common = common_dir(&top)?;
+    let _turn = repo_lock(&common)?;
+    exclude_worktrees(&common)?;
     let name = format!("{profile}-{terminal_id}");
     let branch = format!("cao/{name}");
     let path = top.join(WORKTREES_DIR).join(&name);
@@ -223,7 +232,8 @@ pub fn finish(row: &WorktreeRow) -> WorktreeOutcome {
             );
         }
         let path_arg = row.path.clone();
-        let _turn = repo_lock(repo);
+        // Best effort: a removal without the turn is still git's own, lock-checked one.
+        let _turn = common_dir(repo).and_then(|common| repo_lock(&common));
         if let Err(e) = git_retrying_locks(repo, &["worktree", "remove", &path_arg]) {
             return kept(ahead, Vec::new(), format!("it could not be removed: {e}"));
         }
@@ -291,17 +301,21 @@ fn ahead(row: &WorktreeRow) -> Result<u32, WorktreeError> {
         .unwrap_or(0))
 }
 
-/// Holds cao's lock on the repository's worktrees (a file in its git folder) while alive.
-fn repo_lock(top: &Path) -> Result<std::fs::File, WorktreeError> {
+/// The repository's git folder shared by all its worktrees (`.git` of the main checkout).
+fn common_dir(top: &Path) -> Result<PathBuf, WorktreeError> {
     let common = git(
         top,
         &["rev-parse", "--path-format=absolute", "--git-common-dir"],
     )?;
-    let path = PathBuf::from(common.trim()).join("cao-worktrees.lock");
-    let io = |e: std::io::Error| WorktreeError::Git {
-        command: "lock".into(),
-        dir: path.clone(),
-        stderr: e.to_string(),
+    Ok(PathBuf::from(common.trim()))
+}
+
+/// Holds cao's lock on the repository's worktrees (a file in its git folder) while alive.
+fn repo_lock(common: &Path) -> Result<std::fs::File, WorktreeError> {
+    let path = common.join("cao-worktrees.lock");
+    let io = |source| WorktreeError::Io {
+        what: format!("cannot lock {}", path.display()),
+        source,
     };
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -314,21 +328,16 @@ fn repo_lock(top: &Path) -> Result<std::fs::File, WorktreeError> {
 }
 
 /// Adds `/.cao/` to the repository's own exclude file (shared by all its worktrees), once.
-fn exclude_worktrees(top: &Path) -> Result<(), WorktreeError> {
-    let common = git(
-        top,
-        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
-    )?;
-    let exclude = PathBuf::from(common.trim()).join("info").join("exclude");
+fn exclude_worktrees(common: &Path) -> Result<(), WorktreeError> {
+    let exclude = common.join("info").join("exclude");
     let line = "/.cao/";
     let existing = std::fs::read_to_string(&exclude).unwrap_or_default();
     if existing.lines().any(|l| l.trim() == line) {
         return Ok(());
     }
-    let io = |e: std::io::Error| WorktreeError::Git {
-        command: "info/exclude".into(),
-        dir: exclude.clone(),
-        stderr: e.to_string(),
+    let io = |source| WorktreeError::Io {
+        what: format!("cannot add cao's folder to {}", exclude.display()),
+        source,
     };
     if let Some(parent) = exclude.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
