@@ -22,5 +22,8 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         "answered {} to: {}\nterminal {} is now {}",
         done.typed, done.question, done.terminal_id, done.status
     );
+    if let Some(next) = &done.next_question {
+        println!("it asks next: {next}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,6 +27,10 @@ pub struct Args {
     /// Trust the working directory without asking, and let the CLI skip its permission prompts.
     #[arg(long)]
     yolo: bool,
+    /// Trust the working directory without asking, but keep the CLI's permission prompts
+    /// (answer them with `cao answer`).
+    #[arg(long, conflicts_with = "yolo")]
+    trust: bool,
     /// Directory the agent works in (default: the current directory).
     #[arg(long)]
     working_directory: Option<PathBuf>,
@@ -41,7 +45,7 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         Some(d) => d.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
-    if !args.yolo {
+    if !args.yolo && !args.trust {
         confirm_trust(&dir)?;
     }
     let record = engine.create_terminal(CreateRequest {
@@ -77,7 +81,7 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
 fn confirm_trust(dir: &std::path::Path) -> anyhow::Result<()> {
     if !std::io::stdin().is_terminal() {
         bail!(
-            "cao launch needs you to trust {} before an agent works there, and there is no terminal to ask on; pass --yolo to trust it",
+            "cao launch needs you to trust {} before an agent works there, and there is no terminal to ask on; pass --trust to trust it (or --yolo to also skip the agent's permission prompts)",
             dir.display()
         );
     }

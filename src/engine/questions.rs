@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::inbox::DeliveryLock;
 use super::{Engine, EngineError, answers, check_message, validate_terminal_id};
 use crate::env;
-use crate::providers::{self, Provider, Reply, Status};
+use crate::providers::{self, Layout, Provider, Question, Reply, Status};
 use crate::store::{TerminalKind, TerminalRecord};
 
 /// How long a handoff waits on a worker asking its user something before it fails with the
@@ -20,6 +20,8 @@ const TAKEN_POLL: Duration = Duration::from_millis(50);
 /// Pause between the keys of an answer: a TUI that reads an arrow key and Enter in one
 /// write may take them for one unknown key.
 const ANSWER_KEY_GAP: Duration = Duration::from_millis(120);
+/// How long the typist waits for the screen to show the cursor moved by an arrow key.
+const CURSOR_WAIT: Duration = Duration::from_secs(2);
 /// Largest answer (bytes): answers are a choice or a few words.
 const MAX_ANSWER_BYTES: usize = 2000;
 /// Screen lines shown as the question when the provider cannot read it.
@@ -36,6 +38,49 @@ pub struct Answered {
     pub typed: String,
     /// Its status once it took the answer (or a few seconds later).
     pub status: Status,
+    /// The question it asks next, when the answer led to another (a confirmation).
+    pub next_question: Option<String>,
+}
+
+impl Engine {
+    /// Presses `keys` (arrow keys, then Enter) to pick `choice` of `question`. After each
+    /// arrow key it waits for the screen to show the cursor on the next choice, so the CLI
+    /// has drawn the move before Enter comes (Gemini CLI drops an Enter that arrives while
+    /// it redraws); a screen that never shows the cursor gets the keys a gap apart.
+    fn pick_choice(
+        &self,
+        record: &TerminalRecord,
+        provider: &dyn Provider,
+        question: &Question,
+        keys: &[&'static str],
+        choice: usize,
+    ) -> Result<(), EngineError> {
+        let Some((enter, arrows)) = keys.split_last() else {
+            return Ok(());
+        };
+        // A row of buttons (OpenCode's) shows the selected one only in colour, which the
+        // captured text does not carry: there is no cursor to watch.
+        let watch = question.layout != Layout::Horizontal;
+        let mut at = question.selected;
+        for key in arrows {
+            self.mux.send_keys(&record.pane_id, &[key])?;
+            at = if choice > at { at + 1 } else { at - 1 };
+            let deadline = self.clock.now() + if watch { CURSOR_WAIT } else { Duration::ZERO };
+            self.wait_until(deadline, TAKEN_POLL, None, || {
+                if !watch {
+                    return Ok(Some(()));
+                }
+                let Some(screen) = self.screen(record)? else {
+                    return Ok::<_, EngineError>(Some(()));
+                };
+                let moved = provider.question(&screen).is_some_and(|q| q.selected == at);
+                Ok(moved.then_some(()))
+            })?;
+            self.clock.pause(ANSWER_KEY_GAP, None);
+        }
+        self.mux.send_keys(&record.pane_id, &[enter])?;
+        Ok(())
+    }
 }
 
 /// The grace of a handoff whose worker waits for an answer.
@@ -128,32 +173,46 @@ impl Engine {
                 text.clone()
             }
             Reply::Keys { keys, choice } => {
-                for (i, key) in keys.iter().enumerate() {
-                    if i > 0 {
-                        self.clock.pause(ANSWER_KEY_GAP, None);
-                    }
-                    self.mux.send_keys(&record.pane_id, &[key])?;
-                }
+                self.pick_choice(&record, provider, &question, keys, *choice)?;
                 format!("{}. {}", choice + 1, question.options[*choice])
             }
         };
-        drop(lock);
         tracing::info!(terminal = %id, provider = provider.name(), "question answered");
         let summary = question.summary();
         let mut status = Status::WaitingUserAnswer;
-        self.wait_until(self.clock.now() + TAKEN_WAIT, TAKEN_POLL, None, || {
+        let taken = |status: &mut Status| -> Result<bool, EngineError> {
             let Some(screen) = self.screen(&record)? else {
-                return Ok::<_, EngineError>(Some(()));
+                return Ok(true);
             };
-            status = provider.status(&screen);
-            let taken = status != Status::WaitingUserAnswer || asked(provider, &screen) != summary;
-            Ok(taken.then_some(()))
+            *status = provider.status(&screen);
+            Ok(*status != Status::WaitingUserAnswer || asked(provider, &screen) != summary)
+        };
+        let waited = self.wait_until(self.clock.now() + TAKEN_WAIT, TAKEN_POLL, None, || {
+            Ok::<_, EngineError>(taken(&mut status)?.then_some(()))
         })?;
+        if waited.is_none() && matches!(reply, Reply::Keys { .. }) && !taken(&mut status)? {
+            // The same question, the cursor on the choice: the CLI let the Enter go by while
+            // it redrew after the last arrow key. Pressing it again picks the same choice.
+            tracing::debug!(terminal = %id, "answer not taken; pressing Enter once more");
+            self.mux.send_keys(&record.pane_id, &["Enter"])?;
+            self.wait_until(self.clock.now() + TAKEN_WAIT, TAKEN_POLL, None, || {
+                Ok::<_, EngineError>(taken(&mut status)?.then_some(()))
+            })?;
+        }
+        drop(lock);
+        let next_question = match status {
+            Status::WaitingUserAnswer => self
+                .screen(&record)?
+                .map(|screen| asked(provider, &screen))
+                .filter(|next| *next != summary),
+            _ => None,
+        };
         Ok(Answered {
             terminal_id: id.to_string(),
             question: summary,
             typed,
             status,
+            next_question,
         })
     }
 }

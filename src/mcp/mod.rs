@@ -168,6 +168,8 @@ pub struct AnswerResult {
     pub answered: String,
     /// Its status a moment after the answer (processing once it took it).
     pub status: Status,
+    /// The question it asks next, when the answer led to another (a confirmation): answer it the same way.
+    pub next_question: Option<String>,
     /// What happened, in one sentence.
     pub message: String,
 }
@@ -727,14 +729,21 @@ impl CaoServer {
         .await?;
         Ok(Json(AnswerResult {
             success: true,
-            message: format!(
-                "answered {} to the question of terminal {}; it is now {}",
-                done.typed, done.terminal_id, done.status
-            ),
+            message: match &done.next_question {
+                Some(next) => format!(
+                    "answered {} to the question of terminal {}; it asks next: {next}",
+                    done.typed, done.terminal_id
+                ),
+                None => format!(
+                    "answered {} to the question of terminal {}; it is now {}",
+                    done.typed, done.terminal_id, done.status
+                ),
+            },
             terminal_id: done.terminal_id,
             question: done.question,
             answered: done.typed,
             status: done.status,
+            next_question: done.next_question,
         }))
     }
 

@@ -138,7 +138,9 @@ impl Question {
             })
         };
         match lower.as_str() {
-            "y" | "yes" => return starts(&["yes", "allow", "approve", "accept", "proceed"]),
+            "y" | "yes" => {
+                return starts(&["yes", "allow", "approve", "accept", "proceed", "confirm"]);
+            }
             "n" | "no" => return starts(&["no", "reject", "deny", "don't", "cancel"]),
             _ => {}
         }

@@ -1457,8 +1457,8 @@ fn recorded_screens_have_a_question_exactly_when_waiting() {
         }
     }
     assert_eq!(
-        asked, 5,
-        "the recorded dialogs: claude 21, fresh-01..03, copilot 00"
+        asked, 11,
+        "the recorded dialogs: claude 21, fresh-01..03, copilot 00, each CLI's 70, opencode 71"
     );
 }
 
@@ -1675,4 +1675,83 @@ fn questions_on_reconstructed_screens() {
 
     // Kimi CLI shows no question cao reads.
     assert_eq!(provider("kimi_cli").question("💫 hi\n"), None);
+}
+
+/// The permission questions the five CLIs really asked (recorded by
+/// `real_clis::*::permission_answered` with `CAO_E2E_RECORD`): each reads as a question with
+/// its three choices, and "2" is reached from the cursor with one arrow key.
+#[test]
+fn permission_questions_from_recorded_screens() {
+    let cases = [
+        (
+            "claude_code",
+            "claude",
+            "70-permission-question.txt",
+            "Do you want to proceed?",
+            "Down",
+        ),
+        (
+            "codex",
+            "codex",
+            "70-permission-question.txt",
+            "Would you like to run the following command?",
+            "Down",
+        ),
+        (
+            "copilot_cli",
+            "copilot",
+            "70-permission-question.txt",
+            "Do you want to run this command?",
+            "Down",
+        ),
+        (
+            "gemini_cli",
+            "gemini_cli",
+            "70-permission-question.txt",
+            "Allow execution of [Shell]?",
+            "Down",
+        ),
+        (
+            "opencode",
+            "opencode",
+            "70-permission-question.txt",
+            "Access external directory",
+            "Right",
+        ),
+    ];
+    for (name, dir, file, asks, arrow) in cases {
+        let p = provider(name);
+        let q = question(p, file, &fixture(dir, file));
+        assert!(q.text.contains(asks), "{name}: question text {:?}", q.text);
+        assert_eq!(q.options.len(), 3, "{name}: choices {:?}", q.options);
+        assert_eq!(
+            q.selected, 0,
+            "{name}: the cursor starts on the first choice"
+        );
+        assert_eq!(
+            q.reply("2"),
+            Ok(Reply::Keys {
+                keys: vec![arrow, "Enter"],
+                choice: 1
+            }),
+            "{name}"
+        );
+        assert!(
+            matches!(q.reply("yes"), Ok(Reply::Keys { choice: 0, .. })),
+            "{name}: yes is the first choice, {:?}",
+            q.options
+        );
+        assert!(
+            matches!(q.reply("no"), Ok(Reply::Keys { choice: 2, .. })),
+            "{name}: no is the refusing choice, {:?}",
+            q.options
+        );
+    }
+    // OpenCode's "Allow always" asks to confirm: "yes" confirms.
+    let p = provider("opencode");
+    let file = "71-always-allow-confirm.txt";
+    let q = question(p, file, &fixture("opencode", file));
+    assert_eq!(q.options, ["Confirm", "Cancel"]);
+    assert!(matches!(q.reply("yes"), Ok(Reply::Keys { choice: 0, .. })));
+    assert!(matches!(q.reply("no"), Ok(Reply::Keys { choice: 1, .. })));
 }

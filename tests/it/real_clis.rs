@@ -15,6 +15,9 @@
 //!   byte for byte with `answer_source: "record"`. Run as on a user's machine: `TERM` as tmux
 //!   sets it, no `COLORTERM` (`exact_answer_gemini_cli_truecolor` once with
 //!   `COLORTERM=truecolor`).
+//! - `permission_answered`: a worker started without `--yolo` asks before running a shell
+//!   command; its question shows in `cao list --json`, cao's `answer_user_prompt` answers
+//!   it, the command runs (its output reaches the model) and the turn completes.
 //!
 //! `adopted_claude_code_supervisor`: a Claude Code the user started in tmux themselves, with
 //! cao in its MCP config, is adopted on its first tool call; its real workers' replies are
@@ -160,15 +163,20 @@ impl Rig {
 
     /// `cao launch --headless --yolo` of `profile` on this CLI; returns the terminal id.
     fn launch(&self, profile: &str) -> String {
-        let out = self.cao_ok(&[
-            "launch",
-            "--headless",
-            "--yolo",
-            "--provider",
-            self.cli.provider(),
-            "--agents",
-            profile,
-        ]);
+        self.launch_with(profile, &["--yolo"])
+    }
+
+    /// `cao launch --headless --trust` of `profile` on this CLI: no `--yolo`, so the CLI
+    /// asks before it acts, as it does by default.
+    fn launch_asking(&self, profile: &str) -> String {
+        self.launch_with(profile, &["--trust"])
+    }
+
+    fn launch_with(&self, profile: &str, flags: &[&str]) -> String {
+        let mut args = vec!["launch", "--headless"];
+        args.extend(flags);
+        args.extend(["--provider", self.cli.provider(), "--agents", profile]);
+        let out = self.cao_ok(&args);
         out.split_whitespace()
             .nth(1)
             .unwrap_or_else(|| panic!("no terminal id in {out:?}"))
@@ -179,7 +187,9 @@ impl Rig {
     fn status(&self, id: &str) -> String {
         let out = self.cao_run(&["status", id]);
         if out.status.success() {
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
+            // The first line; a waiting terminal's question follows on the next.
+            let text = String::from_utf8_lossy(&out.stdout);
+            text.lines().next().unwrap_or_default().trim().to_string()
         } else {
             "gone".into()
         }
@@ -989,6 +999,141 @@ fn message_waits_while_busy(cli: Cli) {
     });
 }
 
+/// The CLI's own tool that asks its user first under the CLI's default settings, called so
+/// that its result proves it ran (`printf` prints `PERM-42`, or the file read holds it)
+/// and, for a command, leaves `proof` behind. `proof` lies outside the worker's folder, which
+/// is what makes OpenCode ask (it allows commands inside by default).
+fn permission_calls(cli: Cli, proof: &std::path::Path) -> Vec<(&'static str, Value)> {
+    // No `$(...)`: Gemini CLI refuses any command substitution.
+    let command = format!("touch {} && printf 'PERM-%d\\n' 42", proof.display());
+    let why = "Create the proof file";
+    match cli {
+        Cli::Claude => vec![("Bash", json!({"command": command, "description": why}))],
+        Cli::Gemini => vec![(
+            "run_shell_command",
+            json!({"command": command, "description": why}),
+        )],
+        Cli::Copilot => vec![("bash", json!({"command": command, "description": why}))],
+        // Reading a file outside the folder is OpenCode's `external_directory` question.
+        Cli::OpenCode => vec![("read", json!({"filePath": proof.display().to_string()}))],
+        // Asking for the sandbox to be lifted is what makes Codex ask its user.
+        Cli::Codex => vec![
+            (
+                "shell_command",
+                json!({"command": command, "sandbox_permissions": "require_escalated", "justification": why}),
+            ),
+            (
+                "exec_command",
+                json!({"cmd": command, "sandbox_permissions": "require_escalated", "justification": why}),
+            ),
+            (
+                "shell",
+                json!({"command": ["bash", "-lc", command], "sandbox_permissions": "require_escalated", "justification": why}),
+            ),
+        ],
+    }
+}
+
+/// A worker started without `--yolo` asks before it runs a shell command; the question shows
+/// in `list_terminals`, `answer_user_prompt` answers it, the command runs and the turn ends.
+fn permission_answered(cli: Cli) {
+    let Some(rig) = Rig::new(cli) else { return };
+    clis::default_permissions(rig.cao.user_home.path());
+    rig.run(|rig| {
+        let proof = rig.cao.user_home.path().join("perm-proof.txt");
+        if cli == Cli::OpenCode {
+            std::fs::write(&proof, "PERM-42\n").unwrap();
+        }
+        rig.model.script(
+            Rule::when("E2E-PERM-TASK")
+                .native(&permission_calls(cli, &proof))
+                .say("PERM-DONE: the tool gave {result}"),
+        );
+        let id = rig.launch_asking("developer");
+        rig.cao
+            .ok(&["send", &id, "E2E-PERM-TASK: create the proof file"]);
+        rig.wait_status(&id, &["waiting_user_answer"]);
+        rig.record(&id, "50-permission");
+        let listed = rig
+            .terminals()
+            .into_iter()
+            .find(|t| t["id"] == id.as_str())
+            .expect("the worker is listed");
+        let question = listed["question"].as_str().unwrap_or_default().to_string();
+        assert!(
+            !question.is_empty(),
+            "list_terminals does not show what the worker asks: {listed:#}"
+        );
+        assert!(
+            rig.model
+                .exchanges()
+                .iter()
+                .all(|x| !x.user_text.contains("E2E-PERM-TASK") || x.tool_results.is_empty()),
+            "the tool ran before it was allowed"
+        );
+
+        let mcp = DriftMcp::connect(rig).unwrap_or_else(|e| panic!("{e}"));
+        // The second choice (every CLI's "allow, and do not ask again" or "for this
+        // session"): reaching it takes the arrow keys, not just Enter.
+        let answered = mcp
+            .call(
+                "answer_user_prompt",
+                json!({"terminal_id": id, "answer": "2"}),
+            )
+            .unwrap_or_else(|e| panic!("answer_user_prompt: {e}"));
+        assert!(
+            answered["answered"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("2. ")),
+            "answer_user_prompt did not pick the second choice: {answered}"
+        );
+        rig.record(&id, "51-answered");
+        // A choice may lead to a second question (OpenCode confirms "Allow always"): the
+        // result names it, and it is answered the same way.
+        let mut follow_ups = Vec::new();
+        let mut next = answered["next_question"].clone();
+        while next.is_string() {
+            assert!(
+                follow_ups.len() < 2,
+                "questions without end: {follow_ups:?}"
+            );
+            let again = mcp
+                .call(
+                    "answer_user_prompt",
+                    json!({"terminal_id": id, "answer": "yes"}),
+                )
+                .unwrap_or_else(|e| panic!("answer_user_prompt on {next}: {e}"));
+            next = again["next_question"].clone();
+            follow_ups.push(again);
+        }
+        rig.record(&id, "52-after-follow-ups");
+        let back = rig.wait_model("the command's output", |x| {
+            x.user_text.contains("E2E-PERM-TASK") && !x.tool_results.is_empty()
+        });
+        assert!(
+            back.tool_results[0].contains("PERM-42"),
+            "the tool did not run after answer_user_prompt {answered}: the model got {:?}",
+            back.tool_results
+        );
+        assert!(proof.exists(), "the command's file is missing");
+        eprintln!(
+            "{}: asked {question:?}; answered {answered}; then {follow_ups:?}",
+            rig.label
+        );
+        rig.wait_status(&id, &["completed"]);
+        rig.wait_output(&id, |out| out.contains("PERM-DONE"));
+        // Nothing is waiting any more: a second answer types nothing.
+        let again = mcp.call(
+            "answer_user_prompt",
+            json!({"terminal_id": id, "answer": "yes"}),
+        );
+        assert!(
+            again.as_ref().is_err_and(|e| e.contains("not waiting")),
+            "a second answer was not refused: {again:?}"
+        );
+    });
+}
+
 macro_rules! real_cli_tests {
     ($($module:ident => $cli:expr),* $(,)?) => {$(
         mod $module {
@@ -1007,6 +1152,11 @@ macro_rules! real_cli_tests {
             #[test]
             fn message_waits_while_busy() {
                 super::message_waits_while_busy($cli);
+            }
+
+            #[test]
+            fn permission_answered() {
+                super::permission_answered($cli);
             }
 
             /// This CLI as the worker of the next CLI in the ring, without `COLORTERM`.
@@ -1164,23 +1314,27 @@ impl DriftMcp {
 
     /// The structured result of `get_terminal_output` (mode `last`) for `id`.
     fn output(&self, id: &str) -> Result<Value, String> {
+        self.call("get_terminal_output", json!({"terminal_id": id}))
+    }
+
+    /// The structured result of cao's tool `tool`; `Err` with the tool's error text.
+    fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
         let client = self.client.as_ref().expect("connected");
-        let args = json!({"terminal_id": id}).as_object().unwrap().clone();
+        let args = args.as_object().expect("arguments are an object").clone();
         self.rt.block_on(async {
             let call = client.call_tool(
-                rmcp::model::CallToolRequestParams::new("get_terminal_output".to_string())
-                    .with_arguments(args),
+                rmcp::model::CallToolRequestParams::new(tool.to_string()).with_arguments(args),
             );
-            let result = tokio::time::timeout(Duration::from_secs(20), call)
+            let result = tokio::time::timeout(Duration::from_secs(30), call)
                 .await
-                .map_err(|_| "get_terminal_output took over 20s".to_string())?
-                .map_err(|e| format!("get_terminal_output failed: {e}"))?;
+                .map_err(|_| format!("{tool} took over 30s"))?
+                .map_err(|e| format!("{tool} failed: {e}"))?;
             if result.is_error == Some(true) {
-                return Err(format!("get_terminal_output: {:?}", result.content));
+                return Err(format!("{tool}: {:?}", result.content));
             }
             result
                 .structured_content
-                .ok_or_else(|| "get_terminal_output has no structured result".to_string())
+                .ok_or_else(|| format!("{tool} has no structured result"))
         })
     }
 }

@@ -280,3 +280,21 @@ animations = true
         .to_string(),
     );
 }
+
+/// Takes back what [`seed_home`] allows beyond each CLI's defaults (Codex's `approval_policy`
+/// and `sandbox_mode`, OpenCode's `permission`), so the CLIs ask before acting as they do on
+/// a user's machine.
+pub fn default_permissions(home: &Path) {
+    let codex = home.join(".codex/config.toml");
+    let text = std::fs::read_to_string(&codex).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("approval_policy") && !l.starts_with("sandbox_mode"))
+        .collect();
+    std::fs::write(&codex, kept.join("\n") + "\n").unwrap();
+    let opencode = home.join(".config/opencode/opencode.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&opencode).unwrap()).unwrap();
+    config.as_object_mut().unwrap().remove("permission");
+    std::fs::write(&opencode, config.to_string()).unwrap();
+}

@@ -49,6 +49,9 @@ pub enum Step {
     /// argument `{receiver_id}` becomes the id the user text names in `receiver_id "ID"` (the
     /// reply instructions cao appends with `CAO_ENABLE_SENDER_ID_INJECTION`).
     Call { tool: String, args: Value },
+    /// Call one of the CLI's own tools (its shell, its file reader): the first of `choices`
+    /// (a tool's exact name, the arguments for it) whose tool the request offers.
+    Native { choices: Vec<(String, Value)> },
     /// Fail the request with this HTTP status and an API-shaped error body.
     Fail(u16),
 }
@@ -84,6 +87,18 @@ impl Rule {
         self.steps.push(Step::Call {
             tool: tool.to_string(),
             args,
+        });
+        self
+    }
+
+    /// Then call the CLI's own tool: the first of `choices` (name, arguments) the request
+    /// offers (CLI releases rename their tools and change their arguments).
+    pub fn native(mut self, choices: &[(&str, Value)]) -> Rule {
+        self.steps.push(Step::Native {
+            choices: choices
+                .iter()
+                .map(|(t, a)| (t.to_string(), a.clone()))
+                .collect(),
         });
         self
     }
@@ -538,6 +553,10 @@ fn pick_step(shared: &Shared, parsed: &Parsed) -> (Step, Duration, usize, String
     let served = match &step {
         Step::Say(t) => format!("say: {t}"),
         Step::Call { tool, args } => format!("call: {tool} {args}"),
+        Step::Native { choices } => {
+            let names: Vec<&str> = choices.iter().map(|(t, _)| t.as_str()).collect();
+            format!("native: one of {}", names.join("|"))
+        }
         Step::Fail(s) => format!("fail: {s}"),
     };
     (step, rule.pace, rule.chunk_chars, served)
@@ -592,6 +611,23 @@ fn answer(
                     );
                 }
             },
+        },
+        Step::Native { choices } => match choices.iter().find(|(t, _)| parsed.tools.contains(t)) {
+            Some((name, args)) => Some(((name.clone(), None), args.clone())),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(t, _)| t.as_str()).collect();
+                let text = format!(
+                    "none of the tools {names:?} is offered; offered: {}",
+                    parsed.tools.join(", ")
+                );
+                return answer(
+                    out,
+                    parsed,
+                    &Step::Say(format!("SCRIPT ERROR: {text}")),
+                    Duration::ZERO,
+                    64,
+                );
+            }
         },
         _ => None,
     };
