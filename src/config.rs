@@ -16,6 +16,13 @@
 //! executable = "/opt/kiro/bin/kiro-cli"
 //! model = "claude-sonnet-4"
 //! args = ["--verbose"]
+//!
+//! [hosts.build1]                      # workers on another machine, over ssh (`host: build1`)
+//! ssh = "me@build1"
+//! ssh_args = ["-p", "2222"]
+//! cao = "/usr/local/bin/cao"          # the remote cao (default: `cao` on its PATH)
+//! workdir = "/srv/work"
+//! env = { CAO_HOME = "/srv/cao" }
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,9 +39,11 @@ pub const FILE_NAME: &str = "config.toml";
 /// Largest config file cao reads; a real one is a few hundred bytes.
 pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 /// Top-level keys the config file understands.
-pub const KNOWN_KEYS: &[&str] = &["default_provider", "profile_dirs", "providers"];
+pub const KNOWN_KEYS: &[&str] = &["default_provider", "profile_dirs", "providers", "hosts"];
 /// Keys of a `[providers.NAME]` table.
 pub const PROVIDER_KEYS: &[&str] = &["agents_dir", "executable", "model", "args"];
+/// Keys of a `[hosts.NAME]` table.
+pub const HOST_KEYS: &[&str] = &["ssh", "ssh_args", "cao", "env", "workdir"];
 
 /// What went wrong reading a config file.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +122,24 @@ pub struct ProviderSettings {
     pub args: Option<Setting<Vec<String>>>,
 }
 
+/// A machine workers can run on, from `[hosts.NAME]`: reached with the system's `ssh`, where
+/// its own `cao` runs the workers in its own tmux.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostConfig {
+    /// The ssh destination (`me@build1`, or a `Host` of the user's ssh config).
+    pub ssh: String,
+    /// Extra ssh arguments (a port, an identity file), before the destination.
+    pub ssh_args: Vec<String>,
+    /// The cao binary there.
+    pub cao: String,
+    /// Environment for the remote cao (its own `CAO_HOME`, `CAO_TMUX_SOCKET`, ...).
+    pub env: BTreeMap<String, String>,
+    /// Default working directory there (else the remote login's home).
+    pub workdir: Option<String>,
+    /// The file it came from.
+    pub origin: Origin,
+}
+
 /// One config file cao looked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfigFile {
@@ -137,6 +164,8 @@ pub struct Config {
     pub profile_dirs: Vec<Setting<PathBuf>>,
     /// Per-provider overrides.
     pub providers: BTreeMap<String, ProviderSettings>,
+    /// Machines workers can run on, by name.
+    pub hosts: BTreeMap<String, HostConfig>,
     /// Things in the files that cao did not use (unknown keys or providers).
     pub warnings: Vec<String>,
 }
@@ -147,6 +176,19 @@ struct RawFile {
     profile_dirs: Option<Vec<String>>,
     #[serde(default)]
     providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    hosts: BTreeMap<String, RawHost>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawHost {
+    ssh: Option<String>,
+    #[serde(default)]
+    ssh_args: Vec<String>,
+    cao: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    workdir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +237,7 @@ impl Config {
             }),
             profile_dirs: Vec::new(),
             providers: BTreeMap::new(),
+            hosts: BTreeMap::new(),
             warnings: Vec::new(),
         }
     }
@@ -216,6 +259,7 @@ impl Config {
             }),
             profile_dirs: Vec::new(),
             providers: BTreeMap::new(),
+            hosts: BTreeMap::new(),
             warnings: Vec::new(),
         };
         for path in paths {
@@ -297,6 +341,56 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(toml::Value::Table(hosts)) = table.get("hosts") {
+            for (name, value) in hosts {
+                if let toml::Value::Table(t) = value {
+                    for key in t.keys().filter(|k| !HOST_KEYS.contains(&k.as_str())) {
+                        self.warnings.push(format!(
+                            "{}{}: unknown key `{key}` in [hosts.{name}] ignored; known keys: {}",
+                            path.display(),
+                            line_of(key),
+                            HOST_KEYS.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, h) in raw.hosts {
+            if self.hosts.contains_key(&name) {
+                continue;
+            }
+            if !valid_host_name(&name) {
+                self.warnings.push(format!(
+                    "{}: [hosts.{name}] ignored: a host name is letters, digits, '-' and '_'",
+                    path.display()
+                ));
+                continue;
+            }
+            let Some(ssh) = h
+                .ssh
+                .filter(|d| !d.trim().is_empty() && !d.starts_with('-'))
+            else {
+                self.warnings.push(format!(
+                    "{}: [hosts.{name}] ignored: it needs `ssh = \"user@machine\"` (the ssh destination)",
+                    path.display()
+                ));
+                continue;
+            };
+            self.hosts.insert(
+                name,
+                HostConfig {
+                    ssh,
+                    ssh_args: h.ssh_args,
+                    cao: h
+                        .cao
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| "cao".into()),
+                    env: h.env,
+                    workdir: h.workdir.filter(|w| !w.is_empty()),
+                    origin: origin.clone(),
+                },
+            );
         }
 
         let base = path.parent().unwrap_or(Path::new("."));
@@ -401,6 +495,15 @@ impl Config {
         }
         out
     }
+}
+
+/// Whether `name` can name a host: it goes into tool arguments, `cao list` and file names.
+pub fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Reads a config file; `None` when it does not exist.

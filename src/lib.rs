@@ -12,4 +12,5 @@ pub mod profiles;
 pub mod provider_id;
 pub mod providers;
 pub mod records;
+pub mod remote;
 pub mod store;

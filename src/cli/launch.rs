@@ -31,9 +31,14 @@ pub struct Args {
     /// (answer them with `cao answer`).
     #[arg(long, conflicts_with = "yolo")]
     trust: bool,
-    /// Directory the agent works in (default: the current directory).
+    /// Directory the agent works in (default: the current directory; on a host, its
+    /// `workdir`).
     #[arg(long)]
     working_directory: Option<PathBuf>,
+    /// Run the agent on this host of cao's config (`[hosts.NAME]`, see `cao hosts`);
+    /// implies --headless.
+    #[arg(long)]
+    host: Option<String>,
 }
 
 /// How long a headless launch waits for the CLI to be ready.
@@ -41,6 +46,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Creates the terminal, then waits for it (headless) or attaches.
 pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(host) = &args.host {
+        return run_on_host(engine, host, args.clone_request());
+    }
     let dir = match &args.working_directory {
         Some(d) => d.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
@@ -59,6 +67,7 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         yolo: args.yolo,
         initial_message: None,
         use_worktree: false,
+        host: None,
     })?;
     if args.headless {
         let status = engine.wait_ready(&record.id, READY_TIMEOUT)?;
@@ -74,6 +83,44 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
             record.session, record.id
         )
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Args {
+    fn clone_request(&self) -> (CreateRequest, bool) {
+        let request = CreateRequest {
+            profile: self.agents.clone(),
+            provider: self.provider.clone(),
+            working_dir: self.working_directory.clone(),
+            yolo: self.yolo,
+            host: self.host.clone(),
+            ..Default::default()
+        };
+        (request, self.yolo || self.trust)
+    }
+}
+
+/// Starts the agent on a host (its cao does the work) and says where it runs.
+fn run_on_host(
+    engine: &Engine,
+    host: &str,
+    (request, trusted): (CreateRequest, bool),
+) -> anyhow::Result<ExitCode> {
+    let dir = request
+        .working_dir
+        .clone()
+        .or_else(|| engine.host(host).ok()?.config.workdir.map(PathBuf::from));
+    if !trusted {
+        let shown = dir
+            .as_ref()
+            .map_or_else(|| "its login directory".into(), |d| d.display().to_string());
+        confirm_trust(std::path::Path::new(&format!("{shown} on host {host}")))?;
+    }
+    let view = engine.launch_remote(&request)?;
+    println!(
+        "terminal {} ({} on {}) is {} on host {host} in session {}",
+        view.id, view.profile, view.provider, view.status, view.session
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,23 +14,37 @@ pub struct Args {
 
 /// Prints the terminals as a table or JSON.
 pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
-    let terminals = engine.list()?;
+    let mut terminals = engine.list()?;
+    let mut unreachable = Vec::new();
+    for remote in engine.list_remote()? {
+        match remote {
+            Ok(view) => terminals.push(view),
+            Err((row, why)) => unreachable.push((row, why)),
+        }
+    }
     if args.json {
         super::print_json(&terminals)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    for (row, why) in &unreachable {
+        eprintln!(
+            "terminal {} on host {} ({} on {}) cannot be reached: {why}",
+            row.id, row.host, row.profile, row.provider
+        );
     }
     if terminals.is_empty() {
         println!("no cao terminals; start one with `cao launch --agents code_supervisor`");
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}  BRANCH",
-        "TERMINAL", "SESSION", "PROFILE", "PROVIDER", "STATUS", "INBOX", "TOKENS IN/OUT"
+        "{:<10} {:<12} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}  BRANCH",
+        "TERMINAL", "HOST", "SESSION", "PROFILE", "PROVIDER", "STATUS", "INBOX", "TOKENS IN/OUT"
     );
     for t in terminals {
         println!(
-            "{:<10} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}  {}",
+            "{:<10} {:<12} {:<20} {:<18} {:<12} {:<20} {:>7} {:>15}  {}",
             t.id,
+            t.host.as_deref().unwrap_or("-"),
             t.session,
             t.profile,
             t.provider,

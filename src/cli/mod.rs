@@ -9,6 +9,7 @@ use cao::engine::{self, Engine};
 
 mod answer;
 mod config;
+mod hosts;
 mod inbox;
 mod install;
 mod internal;
@@ -17,6 +18,7 @@ mod list;
 mod mcp_server;
 mod output;
 mod profiles;
+mod remote;
 mod send;
 mod shutdown;
 mod status;
@@ -59,6 +61,11 @@ enum Command {
     Worktrees(worktrees::Args),
     /// Show the effective configuration and where each value comes from.
     Config(config::Args),
+    /// List the hosts workers can run on (`check NAME` says what one is missing).
+    Hosts(hosts::Args),
+    /// Answer another machine's cao over ssh (run by its `ssh`).
+    #[command(name = "_remote", hide = true, subcommand)]
+    Remote(remote::Command),
     /// Become an agent CLI from a launch spec (run by tmux).
     #[command(name = "_exec", hide = true)]
     Exec(internal::ExecArgs),
@@ -111,6 +118,8 @@ fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Output(args) => output::run(&engine, args),
         Command::Inbox(args) => inbox::run(&engine, args),
         Command::Worktrees(args) => worktrees::run(&engine, args),
+        Command::Hosts(args) => hosts::run(&engine, args),
+        Command::Remote(command) => remote::run(&engine, command),
         Command::Shutdown(args) => shutdown::run(&engine, args),
         Command::Profiles(args) => profiles::run(&engine, args),
         Command::Watch(args) => internal::watch(&engine, args),

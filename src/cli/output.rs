@@ -16,6 +16,19 @@ pub struct Args {
 
 /// Prints the output.
 pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some((_, host)) = engine.remote_terminal(&args.terminal_id)? {
+        if args.mode != OutputMode::Last {
+            anyhow::bail!(
+                "terminal {} runs on host {}: only its last answer can be read from here (`cao output {}`); for its full screen, run `cao output --mode full {}` there",
+                args.terminal_id,
+                host.name,
+                args.terminal_id,
+                args.terminal_id
+            );
+        }
+        println!("{}", engine.remote_answer(&host, &args.terminal_id)?.text);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("{}", engine.output(&args.terminal_id, args.mode)?);
     Ok(ExitCode::SUCCESS)
 }

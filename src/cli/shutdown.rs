@@ -22,6 +22,19 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         engine.shutdown_session(&session)?;
         println!("shut down session {}", engine::cao_session_name(&session));
     } else if args.all {
+        for remote in engine.list_remote()? {
+            match remote {
+                Ok(view) => {
+                    let host = engine.host(view.host.as_deref().unwrap_or_default())?;
+                    engine.close_remote(&host, &view.id)?;
+                    println!("closed terminal {} on host {}", view.id, host.name);
+                }
+                Err((row, why)) => eprintln!(
+                    "terminal {} on host {} was not closed: {why}",
+                    row.id, row.host
+                ),
+            }
+        }
         let sessions = engine.shutdown_all()?;
         if sessions.is_empty() {
             println!("no cao sessions were running");

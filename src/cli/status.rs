@@ -9,7 +9,10 @@ use super::TerminalArgs;
 /// Prints the status (the word, and the question under it when the terminal is asking one;
 /// or JSON).
 pub fn run(engine: &Engine, args: TerminalArgs) -> anyhow::Result<ExitCode> {
-    let view = engine.view(&args.terminal_id)?;
+    let view = match engine.remote_terminal(&args.terminal_id)? {
+        Some((_, host)) => engine.remote_view(&host, &args.terminal_id)?,
+        None => engine.view(&args.terminal_id)?,
+    };
     if args.json {
         super::print_json(&view)?;
     } else {

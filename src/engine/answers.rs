@@ -10,7 +10,9 @@ use crate::records::{RecordError, RecordFiles, Transcript, Usage};
 use crate::store::TerminalRecord;
 
 /// Where an answer was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerSource {
     /// The CLI's own session record: the text exactly as the model produced it.

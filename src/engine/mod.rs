@@ -26,6 +26,7 @@ mod callers;
 mod inbox;
 mod launch;
 mod questions;
+mod remote;
 mod run_dir;
 #[cfg(test)]
 mod scenarios;
@@ -39,6 +40,7 @@ pub use callers::provider_for_client;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use questions::Answered;
+pub use remote::{Probe, RemoteAnswer, RemoteSent};
 pub use run_dir::RunDir;
 pub use workdir::WorkdirError;
 pub use worktree::{WorktreeError, WorktreeOutcome, WorktreeState};
@@ -142,6 +144,9 @@ pub enum EngineError {
     /// State store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Talking to another host failed.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     /// A caller asked to answer a question on its own screen.
     #[error("terminal {0} is your own; a question on your screen is for your user to answer")]
     AnswerSelf(String),
@@ -196,6 +201,8 @@ pub struct CreateRequest {
     pub initial_message: Option<String>,
     /// Start the worker in a git worktree of its own, on its own branch.
     pub use_worktree: bool,
+    /// Run it on this host (`[hosts.NAME]`) instead of this machine.
+    pub host: Option<String>,
 }
 
 impl CreateRequest {
@@ -214,7 +221,7 @@ impl CreateRequest {
 }
 
 /// A terminal and its live status, as shown by `list` and `status`.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct TerminalView {
     /// Terminal id.
     pub id: String,
@@ -242,6 +249,9 @@ pub struct TerminalView {
     pub worktree: Option<WorktreeState>,
     /// What it asks its user, when its status is `waiting_user_answer`: the question and its choices as its screen shows them (answer with `answer_user_prompt`).
     pub question: Option<String>,
+    /// The host it runs on (`[hosts.NAME]`), for a terminal on another machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A worktree cao made, as `cao worktrees` lists it.
@@ -863,6 +873,7 @@ impl Engine {
             kind: record.kind,
             worktree,
             question: live.question,
+            host: None,
         })
     }
 
@@ -1059,6 +1070,9 @@ impl Engine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<HandoffOutcome, EngineError> {
         check_message(&task)?;
+        if req.host.is_some() {
+            return self.remote_handoff(req, task, timeout, cancel, progress);
+        }
         let started = self.clock.now();
         let deadline = started + timeout;
         req.initial_message = Some(task);
@@ -1298,6 +1312,14 @@ impl Engine {
     /// task gains the caller's id and how to report back.
     pub fn assign(&self, mut req: CreateRequest, task: String) -> Result<Assigned, EngineError> {
         check_message(&task)?;
+        if let Some(host) = &req.host {
+            // A worker there could not report back yet: its send_message would need this
+            // machine to collect its host's outbox.
+            return Err(EngineError::Remote(crate::remote::RemoteError::Failed {
+                host: host.clone(),
+                message: "assign is not available for a worker on another host yet (its replies cannot reach this machine); use handoff with host, which returns the worker's answer".into(),
+            }));
+        }
         let task = match &req.caller {
             Some(caller) if env::flag(env::CAO_ENABLE_SENDER_ID_INJECTION) => format!(
                 "{task}\n\n[cao] This task comes from terminal {id}. When you have finished, call the send_message tool with receiver_id \"{id}\" and your result.",
@@ -1338,6 +1360,26 @@ impl Engine {
         watcher::ring(self, receiver)
     }
 
+    /// [`Engine::post`] of a message that carries a delivery key (one sent from another
+    /// host): stored once however often the sender retries; `true` when it was stored
+    /// already (nothing new is typed).
+    pub fn post_once(
+        &self,
+        sender: &str,
+        receiver: &str,
+        body: &str,
+        key: &str,
+    ) -> Result<(Message, bool), EngineError> {
+        check_message(body)?;
+        let record = self.terminal(receiver)?;
+        let (message, duplicate) = self.store().enqueue_once(sender, receiver, body, key)?;
+        if !duplicate {
+            self.after_enqueue(&record)?;
+            self.hand_over(receiver);
+        }
+        Ok((message, duplicate))
+    }
+
     /// Stores a message for `receiver` without trying to deliver it.
     pub fn enqueue(
         &self,
@@ -1348,13 +1390,19 @@ impl Engine {
         check_message(body)?;
         let record = self.terminal(receiver)?;
         let message = self.store().enqueue(sender, receiver, body)?;
+        self.after_enqueue(&record)?;
+        Ok(message)
+    }
+
+    /// Wakes whoever takes `record`'s new mail: a mailbox's waiting owner, else its watcher.
+    fn after_enqueue(&self, record: &TerminalRecord) -> Result<(), EngineError> {
         if record.kind == TerminalKind::Mailbox {
             // Wakes a `wait_for_messages` of the mailbox's owner.
-            watcher::ring_all(&self.record_files(&record).run_dir);
+            watcher::ring_all(&self.record_files(record).run_dir);
         } else {
-            self.ensure_watcher(&record, None)?;
+            self.ensure_watcher(record, None)?;
         }
-        Ok(message)
+        Ok(())
     }
 
     /// A message's status once it is delivered or failed, or after `patience` (a bounded

@@ -71,7 +71,7 @@ pub struct NewWorktree {
 }
 
 /// A worktree's state now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct WorktreeState {
     /// The worktree's folder.
     pub path: String,

@@ -49,6 +49,9 @@ pub struct WorkerStart {
     /// worktree is removed afterwards if it holds nothing, and kept (and reported) if it does.
     #[serde(default)]
     pub use_worktree: bool,
+    /// Run the worker on another machine: a host of cao's config ([hosts.NAME]; `cao hosts` lists them), reached over ssh, where its own cao runs the worker.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// Parameters of `handoff`.
@@ -530,10 +533,16 @@ impl CaoServer {
         start: WorkerStart,
     ) -> Result<impl FnOnce(TerminalRecord) -> CreateRequest + Send + 'static, CallToolResult> {
         let working_dir = self.working_dir(start.working_directory)?;
+        if start.host.is_some() && start.use_worktree {
+            return Err(failure(
+                "use_worktree is not available for a worker on another host yet; leave out one of host and use_worktree",
+            ));
+        }
         Ok(move |caller| CreateRequest {
             use_worktree: start.use_worktree,
             provider: start.provider,
             model: start.model,
+            host: start.host,
             ..CreateRequest::worker(profile, caller, working_dir)
         })
     }

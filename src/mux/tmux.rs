@@ -56,7 +56,10 @@ impl TmuxCli {
             .and_then(|c| c.name.as_deref())
             .unwrap_or_default()
             .to_string();
-        let mut tmux = Tmux::new().commands(commands);
+        // `-u`: in a locale that is not UTF-8 (a login over ssh, cron, a service) tmux would
+        // print every byte outside printable ASCII as `_`: the field separator of the pane
+        // format and every non-ASCII glyph of a captured screen.
+        let mut tmux = Tmux::new().force_utf8().commands(commands);
         if let Some(socket) = &self.socket {
             tmux = tmux.socket_name(socket.as_str());
         }

@@ -48,7 +48,9 @@ pub struct Transcript {
 }
 
 /// Token counts as the CLI recorded them. Unknown is `None`, never 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Usage {
     /// Input (prompt) tokens, cached ones included.
     pub input_tokens: Option<u64>,

@@ -61,6 +61,26 @@ pub struct TerminalRecord {
     pub cao_tools: Option<Vec<String>>,
 }
 
+/// A terminal this machine started on another host (`[hosts.NAME]`): the host's own store
+/// holds it; this row is how `cao list` and the forwarding commands find it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct RemoteTerminal {
+    /// Its id (the remote store's).
+    pub id: String,
+    /// The host's name in the config.
+    pub host: String,
+    /// Agent profile.
+    pub profile: String,
+    /// Provider it runs.
+    pub provider: String,
+    /// The local terminal that created it, if any.
+    pub created_by: Option<String>,
+    /// Its working directory there.
+    pub working_dir: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
 /// A git worktree cao made for a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct WorktreeRow {
@@ -83,7 +103,9 @@ pub struct WorktreeRow {
 }
 
 /// How a terminal came to be, which decides what cao may do with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TerminalKind {
     /// cao started the CLI in a tmux window: cao may type into it, exit it and close it.
@@ -172,7 +194,7 @@ pub struct Message {
 }
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS terminals (
@@ -236,6 +258,23 @@ CREATE TABLE IF NOT EXISTS worktrees (
     created_at  INTEGER NOT NULL,
     ended_at    INTEGER
 );
+";
+
+/// Version 6: terminals started on other hosts, and a message's delivery key: a message
+/// that crosses machines carries one, so a sender that retries after a dropped connection
+/// stores it once.
+const SCHEMA_V6: &str = "
+CREATE TABLE IF NOT EXISTS remote_terminals (
+    id          TEXT PRIMARY KEY,
+    host        TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    provider    TEXT NOT NULL,
+    created_by  TEXT,
+    working_dir TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+ALTER TABLE inbox ADD COLUMN dedupe_key TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_by_key ON inbox (receiver_id, dedupe_key) WHERE dedupe_key IS NOT NULL;
 ";
 
 /// The columns of a terminal row, in the order `terminal_from_row` reads them.
@@ -302,6 +341,9 @@ impl Store {
         }
         if version < 5 {
             tx.execute_batch(SCHEMA_V5)?;
+        }
+        if version < 6 {
+            tx.execute_batch(SCHEMA_V6)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
@@ -449,6 +491,72 @@ impl Store {
             updated_at: now,
             error: None,
         })
+    }
+
+    /// Stores a message under its delivery `key` unless one with that key is stored for
+    /// `receiver` already; that one is returned then, with `true` (a retried send).
+    pub fn enqueue_once(
+        &mut self,
+        sender: &str,
+        receiver: &str,
+        body: &str,
+        key: &str,
+    ) -> Result<(Message, bool), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let inserted = tx.execute(
+            "INSERT INTO inbox (sender_id, receiver_id, body, status, created_at, updated_at, dedupe_key) VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![sender, receiver, body, now, key],
+        )?;
+        let id: i64 = tx.query_row(
+            "SELECT id FROM inbox WHERE receiver_id = ?1 AND dedupe_key = ?2",
+            params![receiver, key],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        let message = self
+            .message(id)?
+            .expect("the message was just stored or found");
+        Ok((message, inserted == 0))
+    }
+
+    /// Records a terminal started on another host.
+    pub fn insert_remote(&self, t: &RemoteTerminal) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO remote_terminals (id, host, profile, provider, created_by, working_dir, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![t.id, t.host, t.profile, t.provider, t.created_by, t.working_dir, t.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// The remote terminal `id`, if this machine started it.
+    pub fn remote(&self, id: &str) -> Result<Option<RemoteTerminal>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, host, profile, provider, created_by, working_dir, created_at FROM remote_terminals WHERE id = ?1",
+                [id],
+                remote_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every remote terminal this machine started, oldest first.
+    pub fn remotes(&self) -> Result<Vec<RemoteTerminal>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, host, profile, provider, created_by, working_dir, created_at FROM remote_terminals ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], remote_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets a remote terminal that has ended.
+    pub fn delete_remote(&self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM remote_terminals WHERE id = ?1", [id])?;
+        Ok(())
     }
 
     /// Whether a receiver has messages not yet delivered: waiting, or claimed by a deliverer
@@ -630,6 +738,18 @@ fn terminal_from_row(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
         cao_tools: r
             .get::<_, Option<String>>(12)?
             .map(|text| serde_json::from_str(&text).unwrap_or_default()),
+    })
+}
+
+fn remote_from_row(r: &Row<'_>) -> rusqlite::Result<RemoteTerminal> {
+    Ok(RemoteTerminal {
+        id: r.get(0)?,
+        host: r.get(1)?,
+        profile: r.get(2)?,
+        provider: r.get(3)?,
+        created_by: r.get(4)?,
+        working_dir: r.get(5)?,
+        created_at: r.get(6)?,
     })
 }
 

@@ -8,6 +8,7 @@ mod util;
 
 mod core;
 mod fuzz;
+mod hosts;
 mod inbox;
 mod mcp;
 mod profiles;

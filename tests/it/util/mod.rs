@@ -7,6 +7,7 @@
 
 pub mod clis;
 pub mod model_server;
+pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

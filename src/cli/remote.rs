@@ -1,0 +1,114 @@
+//! `cao _remote ...`: what another machine's cao runs here over ssh (see `cao::remote`).
+//! Each subcommand answers one JSON value on stdout; errors go to stderr as one line and a
+//! non-zero exit, which the caller reports with the host's name. Texts come on stdin.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use cao::engine::{CreateRequest, Engine, RemoteAnswer, RemoteSent};
+
+/// How long a remote launch waits for the CLI to be ready (the caller waits a little longer).
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The operations another cao asks of this one.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// This machine's cao version, tmux and installed CLIs.
+    Probe,
+    /// Start a terminal (its task, with `--task-on-stdin`, queued as its first message).
+    Launch(LaunchArgs),
+    /// Queue a message (stdin) under a delivery key.
+    Send(SendArgs),
+    /// One terminal's live view.
+    View(IdArgs),
+    /// Every terminal's live view.
+    List,
+    /// A terminal's last answer.
+    Answer(IdArgs),
+    /// End a terminal.
+    Close(IdArgs),
+}
+
+/// Arguments of `_remote launch`.
+#[derive(Debug, clap::Args)]
+pub struct LaunchArgs {
+    #[arg(long)]
+    agents: String,
+    #[arg(long)]
+    provider: Option<String>,
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long)]
+    working_directory: Option<PathBuf>,
+    #[arg(long)]
+    yolo: bool,
+    #[arg(long)]
+    task_on_stdin: bool,
+}
+
+/// Arguments of `_remote send`.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    terminal_id: String,
+    /// Who sent it (a terminal id on the sending machine, or `user`).
+    #[arg(long)]
+    sender: String,
+    /// The delivery key: a repeat of the same key is stored once.
+    #[arg(long)]
+    key: String,
+}
+
+/// A terminal id.
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    terminal_id: String,
+}
+
+/// Runs one remote operation.
+pub fn run(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Probe => super::print_json(&engine.probe())?,
+        Command::Launch(a) => {
+            let task = if a.task_on_stdin {
+                Some(std::io::read_to_string(std::io::stdin())?)
+            } else {
+                None
+            };
+            let dir = match a.working_directory {
+                Some(d) => d,
+                None => std::env::current_dir()?,
+            };
+            let record = engine.create_terminal(CreateRequest {
+                profile: a.agents,
+                provider: a.provider,
+                model: a.model,
+                working_dir: Some(dir),
+                yolo: a.yolo,
+                initial_message: task,
+                ..Default::default()
+            })?;
+            engine.wait_ready(&record.id, READY_TIMEOUT)?;
+            super::print_json(&engine.view(&record.id)?)?;
+        }
+        Command::Send(a) => {
+            let body = std::io::read_to_string(std::io::stdin())?;
+            let (message, duplicate) =
+                engine.post_once(&a.sender, &a.terminal_id, &body, &a.key)?;
+            super::print_json(&RemoteSent {
+                message_id: message.id,
+                duplicate,
+            })?;
+        }
+        Command::View(a) => super::print_json(&engine.view(&a.terminal_id)?)?,
+        Command::List => super::print_json(&engine.list()?)?,
+        Command::Answer(a) => {
+            super::print_json(&RemoteAnswer::from(engine.answer(&a.terminal_id)?))?
+        }
+        Command::Close(a) => {
+            engine.exit_terminal(&a.terminal_id)?;
+            super::print_json(&serde_json::json!({"closed": a.terminal_id}))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

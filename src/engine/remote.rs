@@ -1,0 +1,371 @@
+//! Terminals on other hosts (`[hosts.NAME]`): started, watched, messaged, read and closed
+//! through the host's own cao over ssh ([`crate::remote`]). The host's store holds the
+//! terminal; this store remembers that this machine started it, so `cao list` shows it and
+//! `cao status`, `output`, `send` and `shutdown` reach it. Status and turn ends come from the
+//! remote cao (its screen and records), so nothing scrapes across the network.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::answers::{Answer, AnswerSource};
+use super::{CreateRequest, Engine, EngineError, HandoffOutcome, Progress, TerminalView};
+use crate::providers::Status;
+use crate::remote::{CALL_TIMEOUT, Host, LAUNCH_TIMEOUT, RemoteError};
+use crate::store::{RemoteTerminal, now_ms};
+
+/// How often a remote handoff looks at its worker: a round trip over ssh, so far slower
+/// than the local tick, and still well inside what a person waits for.
+const REMOTE_TICK: Duration = Duration::from_millis(1000);
+
+/// A remote terminal as `cao list` shows it: live, or (its host unreachable) its row here
+/// and why.
+pub type RemoteListing = Result<TerminalView, (RemoteTerminal, String)>;
+
+/// What `cao _remote send` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteSent {
+    /// The message's id in the receiving store.
+    pub message_id: i64,
+    /// Whether that store had it already (a retried send): nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// What `cao _remote answer` answers: the terminal's last answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteAnswer {
+    /// The text, exactly as the remote cao read it.
+    pub text: String,
+    /// Where the remote cao read it.
+    pub source: AnswerSource,
+    /// Token usage, when the remote CLI recorded it.
+    pub usage: Option<crate::records::Usage>,
+}
+
+impl From<Answer> for RemoteAnswer {
+    fn from(a: Answer) -> RemoteAnswer {
+        RemoteAnswer {
+            text: a.text,
+            source: a.source,
+            usage: a.usage,
+        }
+    }
+}
+
+/// What `cao _remote probe` answers: what `cao hosts check` needs to know about a host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Probe {
+    /// The remote cao's version.
+    pub version: String,
+    /// `tmux -V` there, or why not.
+    pub tmux: Result<String, String>,
+    /// The provider CLIs installed there.
+    pub providers: Vec<String>,
+}
+
+impl Engine {
+    /// The hosts of the config, by name.
+    pub fn hosts(&self) -> Vec<Host> {
+        self.config()
+            .hosts
+            .iter()
+            .map(|(name, config)| Host::new(name, config.clone(), self.home()))
+            .collect()
+    }
+
+    /// The host `name`, or an error naming the known ones.
+    pub fn host(&self, name: &str) -> Result<Host, EngineError> {
+        self.hosts()
+            .into_iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| {
+                let known: Vec<String> = self.config().hosts.keys().cloned().collect();
+                RemoteError::UnknownHost {
+                    name: name.to_string(),
+                    known: if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    },
+                }
+                .into()
+            })
+    }
+
+    /// The remote terminal `id` and its host, when this machine started it there.
+    pub fn remote_terminal(&self, id: &str) -> Result<Option<(RemoteTerminal, Host)>, EngineError> {
+        let Some(row) = self.store().remote(id)? else {
+            return Ok(None);
+        };
+        let host = self.host(&row.host)?;
+        Ok(Some((row, host)))
+    }
+
+    /// What a host has: its cao's version, tmux, the CLIs (`cao hosts check`).
+    pub fn probe_host(&self, host: &Host) -> Result<Probe, EngineError> {
+        Ok(host.call(&["probe"], None, CALL_TIMEOUT)?)
+    }
+
+    /// What this machine can tell another about itself (`cao _remote probe`).
+    pub fn probe(&self) -> Probe {
+        Probe {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            tmux: tmux_version(),
+            providers: self
+                .installed_providers()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    /// Starts a terminal on `req.host` (its task, if any, queued there as its first
+    /// message) and remembers it here. Not retried: a launch whose reply was lost may have
+    /// started a terminal, and a second one would do the work twice.
+    pub fn launch_remote(&self, req: &CreateRequest) -> Result<TerminalView, EngineError> {
+        let host_name = req.host.as_deref().unwrap_or_default();
+        let host = self.host(host_name)?;
+        let workdir = req
+            .working_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .or_else(|| host.config.workdir.clone());
+        let mut args = vec!["launch", "--agents", req.profile.as_str()];
+        if let Some(p) = &req.provider {
+            args.extend(["--provider", p.as_str()]);
+        }
+        if let Some(m) = &req.model {
+            args.extend(["--model", m.as_str()]);
+        }
+        if let Some(w) = &workdir {
+            args.extend(["--working-directory", w.as_str()]);
+        }
+        if req.yolo {
+            args.push("--yolo");
+        }
+        if req.initial_message.is_some() {
+            args.push("--task-on-stdin");
+        }
+        let mut view: TerminalView =
+            host.call(&args, req.initial_message.as_deref(), LAUNCH_TIMEOUT)?;
+        view.host = Some(host.name.clone());
+        self.store().insert_remote(&RemoteTerminal {
+            id: view.id.clone(),
+            host: host.name.clone(),
+            profile: view.profile.clone(),
+            provider: view.provider.clone(),
+            created_by: req.caller.as_ref().map(|c| c.id.clone()),
+            working_dir: view.working_dir.clone(),
+            created_at: now_ms(),
+        })?;
+        tracing::info!(terminal = %view.id, host = %host.name, "remote terminal created");
+        Ok(view)
+    }
+
+    /// The live view of a remote terminal.
+    pub fn remote_view(&self, host: &Host, id: &str) -> Result<TerminalView, EngineError> {
+        let mut view: TerminalView = host.call(&["view", id], None, CALL_TIMEOUT)?;
+        view.host = Some(host.name.clone());
+        Ok(view)
+    }
+
+    /// Every remote terminal this machine started, live: one call per host. A terminal that
+    /// has ended there is forgotten; one whose host cannot be reached comes back as `Err`
+    /// with its row and the reason, and stays remembered.
+    pub fn list_remote(&self) -> Result<Vec<RemoteListing>, EngineError> {
+        let rows = self.store().remotes()?;
+        let mut out = Vec::new();
+        let mut hosts: Vec<&str> = rows.iter().map(|r| r.host.as_str()).collect();
+        hosts.dedup();
+        for name in hosts {
+            let mine: Vec<&RemoteTerminal> = rows.iter().filter(|r| r.host == name).collect();
+            let listed: Result<Vec<TerminalView>, EngineError> = self
+                .host(name)
+                .and_then(|h| Ok(h.call::<Vec<TerminalView>>(&["list"], None, CALL_TIMEOUT)?));
+            match listed {
+                Ok(views) => {
+                    for row in mine {
+                        match views.iter().find(|v| v.id == row.id) {
+                            Some(v) => {
+                                let mut v = v.clone();
+                                v.host = Some(name.to_string());
+                                out.push(Ok(v));
+                            }
+                            None => {
+                                // It ended there: forget it here too.
+                                self.store().delete_remote(&row.id)?;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    for row in mine {
+                        out.push(Err((row.clone(), e.to_string())));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queues `body` for remote terminal `id`, under a delivery key: a send retried after a
+    /// dropped connection is stored there once.
+    pub fn send_remote(
+        &self,
+        host: &Host,
+        id: &str,
+        sender: &str,
+        body: &str,
+        key: &str,
+    ) -> Result<RemoteSent, EngineError> {
+        super::check_message(body)?;
+        Ok(host.call(
+            &["send", id, "--sender", sender, "--key", key],
+            Some(body),
+            CALL_TIMEOUT,
+        )?)
+    }
+
+    /// A remote terminal's last answer.
+    pub fn remote_answer(&self, host: &Host, id: &str) -> Result<RemoteAnswer, EngineError> {
+        Ok(host.call(&["answer", id], None, CALL_TIMEOUT)?)
+    }
+
+    /// Ends a remote terminal and forgets it here.
+    pub fn close_remote(&self, host: &Host, id: &str) -> Result<(), EngineError> {
+        let _: serde_json::Value = host.call(&["close", id], None, CALL_TIMEOUT)?;
+        self.store().delete_remote(id)?;
+        Ok(())
+    }
+
+    /// A handoff to a worker on `req.host`: started there with its task, watched through the
+    /// host's cao until its turn ends, its answer read there, closed. A dropped connection
+    /// is reconnected on the next look (ssh opens a new master) until the timeout; on
+    /// timeout or error the worker is left running there, as a local handoff leaves it.
+    pub(super) fn remote_handoff(
+        &self,
+        mut req: CreateRequest,
+        task: String,
+        timeout: Duration,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<HandoffOutcome, EngineError> {
+        let started = self.clock.now();
+        let deadline = started + timeout;
+        req.initial_message = Some(task);
+        let view = self.launch_remote(&req)?;
+        let host = self.host(req.host.as_deref().unwrap_or_default())?;
+        let id = view.id.clone();
+        let mut last_error: Option<String> = None;
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                let _ = self.close_remote(&host, &id);
+                return Err(EngineError::Cancelled(id));
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(EngineError::Timeout {
+                    id,
+                    seconds: timeout.as_secs(),
+                    what: "finish its turn on its host",
+                });
+            }
+            match self.remote_view(&host, &id) {
+                Ok(view) => {
+                    last_error = None;
+                    progress(Progress {
+                        terminal_id: id.clone(),
+                        status: view.status,
+                        elapsed: now - started,
+                        question: view.question.clone(),
+                    });
+                    match view.status {
+                        Status::Completed => break,
+                        Status::Error => {
+                            return Err(EngineError::Stuck {
+                                id: id.clone(),
+                                status: Status::Error,
+                                detail: format!(
+                                    "the worker on host {} reported an error. It is still running there: read it with `cao output {id}`, or close it with `cao shutdown --all`.",
+                                    host.name
+                                ),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                Err(EngineError::Remote(e)) if e.is_transient() => {
+                    if last_error.is_none() {
+                        tracing::warn!(terminal = %id, host = %host.name, "lost the link, reconnecting: {e}");
+                    }
+                    last_error = Some(e.to_string());
+                }
+                Err(EngineError::Remote(RemoteError::Failed { message, .. }))
+                    if message.contains("no terminal") =>
+                {
+                    self.store().delete_remote(&id)?;
+                    return Err(EngineError::Exited {
+                        id,
+                        detail: format!(" on host {} before it finished", host.name),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+            pause_until(self, REMOTE_TICK, deadline, cancel);
+        }
+        let answer = retry_transient(self, deadline, || self.remote_answer(&host, &id))?;
+        if let Err(e) = self.close_remote(&host, &id) {
+            tracing::warn!(terminal = %id, host = %host.name, "cannot close the remote worker: {e}");
+        }
+        Ok(HandoffOutcome {
+            terminal_id: id,
+            output: answer.text,
+            answer_source: answer.source,
+            usage: answer.usage,
+            worktree: None,
+            notes: vec![format!("the worker ran on host {}", host.name)],
+        })
+    }
+}
+
+/// `tmux -V` of the tmux on `PATH`, or why it cannot be run.
+fn tmux_version() -> Result<String, String> {
+    let out = std::process::Command::new("tmux")
+        .arg("-V")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("tmux cannot be run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tmux -V failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Pauses one `tick` (never past `deadline`), cut short by a cancel.
+fn pause_until(engine: &Engine, tick: Duration, deadline: Instant, cancel: &AtomicBool) {
+    let now = engine.clock.now();
+    if now < deadline && !cancel.load(Ordering::SeqCst) {
+        engine.clock.pause(tick.min(deadline - now), None);
+    }
+}
+
+/// `call` until it succeeds or fails for a reason other than the link, or `deadline` passes.
+fn retry_transient<T>(
+    engine: &Engine,
+    deadline: Instant,
+    mut call: impl FnMut() -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    loop {
+        match call() {
+            Err(EngineError::Remote(e)) if e.is_transient() && engine.clock.now() < deadline => {
+                tracing::warn!("lost the link, trying again: {e}");
+                pause_until(engine, REMOTE_TICK, deadline, &AtomicBool::new(false));
+            }
+            other => return other,
+        }
+    }
+}

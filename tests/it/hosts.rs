@@ -1,0 +1,248 @@
+//! Workers on another machine (`[hosts.NAME]`), through a real sshd on loopback: the
+//! "remote" is a second cao installation (its own state, home and tmux server) on this
+//! machine, reached only over ssh.
+
+use std::time::{Duration, Instant};
+
+use rmcp::ServiceExt;
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+
+use crate::util::sshd::{self, Sshd};
+use crate::util::{Cao, call_tool, result_text, wait_for};
+
+/// A local installation with host `far` (a remote installation behind an sshd).
+struct Link {
+    local: Cao,
+    remote: Cao,
+    sshd: Sshd,
+}
+
+impl Link {
+    fn new(test: &str) -> Option<Link> {
+        let sshd = Sshd::start(test)?;
+        let local = Cao::new();
+        let remote = Cao::new();
+        sshd::add_host(&local, "far", &sshd, &remote);
+        Some(Link {
+            local,
+            remote,
+            sshd,
+        })
+    }
+
+    /// Ends the shared ssh connection, as a network drop would; whether there was one.
+    fn cut(&self) -> bool {
+        let control = self.local.home.path().join("ssh/%C");
+        let out = std::process::Command::new("ssh")
+            .args(self.sshd.ssh_args())
+            .arg("-o")
+            .arg(format!("ControlPath={}", control.display()))
+            .args(["-O", "exit", "--", &self.sshd.dest()])
+            .output()
+            .unwrap();
+        out.status.success()
+    }
+}
+
+#[test]
+fn hosts_lists_and_checks_a_reachable_host() {
+    let Some(link) = Link::new("hosts_lists_and_checks_a_reachable_host") else {
+        return;
+    };
+    let hosts: Vec<Value> =
+        serde_json::from_str(&link.local.ok(&["hosts", "--json"])).expect("hosts --json");
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(hosts[0]["name"], "far");
+    assert_eq!(hosts[0]["reachable"], true, "{hosts:?}");
+    assert_eq!(hosts[0]["cao_version"], env!("CARGO_PKG_VERSION"));
+    let check = link.local.ok(&["hosts", "check", "far"]);
+    assert!(check.contains("✓ ssh connects"), "{check}");
+    assert!(check.contains("✓ tmux"), "{check}");
+    assert!(check.contains("fake"), "{check}");
+}
+
+#[test]
+fn a_host_that_is_down_fails_within_ten_seconds_naming_it() {
+    let local = Cao::new();
+    let port = sshd::free_port().to_string();
+    let args: Vec<String> = ["-F", "/dev/null", "-p", &port]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    sshd::write_host(
+        &local,
+        "down",
+        "nobody@127.0.0.1",
+        &args,
+        local.work.path(),
+        &[],
+    );
+    let started = Instant::now();
+    let out = local.run(&["hosts", "check", "down"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        text.contains("host down") && text.contains("Connection refused"),
+        "{text}"
+    );
+    let err = local.fails(&[
+        "launch",
+        "--host",
+        "down",
+        "--trust",
+        "--agents",
+        "developer",
+    ]);
+    assert!(
+        err.contains("host down") && err.contains("not reachable"),
+        "{err}"
+    );
+    let unknown = local.fails(&[
+        "launch",
+        "--host",
+        "nowhere",
+        "--trust",
+        "--agents",
+        "developer",
+    ]);
+    assert!(
+        unknown.contains("no host named \"nowhere\"") && unknown.contains("down"),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn a_remote_terminal_is_listed_messaged_read_and_shut_down_from_here() {
+    let Some(link) = Link::new("a_remote_terminal_is_listed_messaged_read_and_shut_down_from_here")
+    else {
+        return;
+    };
+    let out = link.local.ok(&[
+        "launch",
+        "--host",
+        "far",
+        "--trust",
+        "--agents",
+        "developer",
+    ]);
+    assert!(out.contains("on host far"), "{out}");
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    // It runs there, in the remote's tmux and store, not here.
+    assert_eq!(link.remote.list().len(), 1);
+    let listed = link.local.list();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["host"], "far");
+    let table = link.local.ok(&["list"]);
+    assert!(table.contains("HOST") && table.contains(" far "), "{table}");
+
+    let body = "over the link: quotes ' \" $(not run) `nor this` & | ; done";
+    link.local.ok(&["send", &id, body]);
+    wait_for("the remote answer", Duration::from_secs(20), || {
+        link.local.status(&id) == "completed"
+    });
+    let answer = link.local.ok(&["output", &id]);
+    assert_eq!(answer.trim_end(), format!("fake answer: {body}"));
+    let inbox: Vec<Value> =
+        serde_json::from_str(&link.remote.ok(&["inbox", &id, "--json"])).unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["body"], body);
+
+    link.local.ok(&["shutdown", "--all"]);
+    assert!(link.remote.list().is_empty(), "still running there");
+    assert!(link.local.list().is_empty());
+}
+
+async fn mcp(cao: &Cao) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let transport = TokioChildProcess::new(cao.mcp_server(&[])).expect("cao mcp-server starts");
+    ().serve(transport).await.expect("initialize")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handoff_to_a_host_returns_the_workers_answer_and_closes_it() {
+    let Some(link) = Link::new("handoff_to_a_host_returns_the_workers_answer_and_closes_it") else {
+        return;
+    };
+    let client = mcp(&link.local).await;
+    let task = "summarise the build log [[sleep 1]]";
+    let result = call_tool(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": task, "host": "far", "timeout": 120}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(false), "{}", result_text(&result));
+    let s = result.structured_content.unwrap();
+    assert_eq!(s["output"], format!("fake answer: {task}"));
+    assert_eq!(s["answer_source"], "record");
+    assert!(
+        link.remote.list().is_empty(),
+        "the remote worker was not closed"
+    );
+    assert!(link.local.list().is_empty());
+    // Unknown host: a clear error, nothing started.
+    let bad = call_tool(
+        &client,
+        "handoff",
+        json!({"agent_profile": "developer", "message": "x", "host": "nowhere"}),
+    )
+    .await;
+    assert_eq!(bad.is_error, Some(true));
+    assert!(
+        result_text(&bad).contains("no host named"),
+        "{}",
+        result_text(&bad)
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handoff_survives_its_ssh_connection_being_cut() {
+    let Some(link) = Link::new("a_handoff_survives_its_ssh_connection_being_cut") else {
+        return;
+    };
+    let client = std::sync::Arc::new(mcp(&link.local).await);
+    let task = "a long job [[sleep 6]]";
+    let call = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            call_tool(
+                &*client,
+                "handoff",
+                json!({"agent_profile": "developer", "message": task, "host": "far", "timeout": 120}),
+            )
+            .await
+        })
+    };
+    // Once the worker works there, cut the link twice.
+    wait_for("the worker working there", Duration::from_secs(60), || {
+        link.remote
+            .list()
+            .first()
+            .is_some_and(|t| t["status"] == "processing")
+    });
+    assert!(link.cut(), "no ssh connection to cut");
+    std::thread::sleep(Duration::from_millis(2500));
+    let cut_again = link.cut();
+    let result = call.await.unwrap();
+    assert_eq!(result.is_error, Some(false), "{}", result_text(&result));
+    let s = result.structured_content.unwrap();
+    assert_eq!(s["output"], format!("fake answer: {task}"));
+    assert!(cut_again, "the handoff did not reconnect while it waited");
+    // The task was stored (and typed) once there.
+    let db = rusqlite::Connection::open(link.remote.home.path().join("cao.db")).unwrap();
+    let copies: i64 = db
+        .query_row("SELECT COUNT(*) FROM inbox WHERE body = ?1", [task], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(copies, 1);
+    assert!(link.remote.list().is_empty());
+    drop(client);
+}
