@@ -66,6 +66,14 @@ enum Command {
     /// Answer another machine's cao over ssh (run by its `ssh`).
     #[command(name = "_remote", hide = true, subcommand)]
     Remote(remote::Command),
+    /// Bring a remote worker's replies to this machine (started by `assign` with a host).
+    #[command(name = "_collect", hide = true)]
+    Collect {
+        /// The host.
+        host: String,
+        /// The terminal here the replies are for.
+        relay: String,
+    },
     /// Become an agent CLI from a launch spec (run by tmux).
     #[command(name = "_exec", hide = true)]
     Exec(internal::ExecArgs),
@@ -120,6 +128,10 @@ fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Worktrees(args) => worktrees::run(&engine, args),
         Command::Hosts(args) => hosts::run(&engine, args),
         Command::Remote(command) => remote::run(&engine, command),
+        Command::Collect { host, relay } => {
+            engine.run_collector(&host, &relay)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Shutdown(args) => shutdown::run(&engine, args),
         Command::Profiles(args) => profiles::run(&engine, args),
         Command::Watch(args) => internal::watch(&engine, args),

@@ -28,6 +28,28 @@ pub enum Command {
     Answer(IdArgs),
     /// End a terminal.
     Close(IdArgs),
+    /// The replies waiting for a relay (not taken: `ack` marks them delivered).
+    Collect(CollectArgs),
+    /// Mark collected replies delivered.
+    Ack(AckArgs),
+}
+
+/// Arguments of `_remote collect`.
+#[derive(Debug, clap::Args)]
+pub struct CollectArgs {
+    relay: String,
+    /// Seconds to wait for a first reply.
+    #[arg(long, default_value_t = 0)]
+    wait: u64,
+}
+
+/// Arguments of `_remote ack`.
+#[derive(Debug, clap::Args)]
+pub struct AckArgs {
+    relay: String,
+    /// Message ids, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    ids: Vec<i64>,
 }
 
 /// Arguments of `_remote launch`.
@@ -45,6 +67,9 @@ pub struct LaunchArgs {
     yolo: bool,
     #[arg(long)]
     task_on_stdin: bool,
+    /// The terminal on the calling machine this one reports to: its replies wait here.
+    #[arg(long)]
+    reply_to: Option<String>,
 }
 
 /// Arguments of `_remote send`.
@@ -79,7 +104,13 @@ pub fn run(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
                 Some(d) => d,
                 None => std::env::current_dir()?,
             };
+            let caller = a
+                .reply_to
+                .as_deref()
+                .map(|id| engine.ensure_relay(id))
+                .transpose()?;
             let record = engine.create_terminal(CreateRequest {
+                caller,
                 profile: a.agents,
                 provider: a.provider,
                 model: a.model,
@@ -104,6 +135,13 @@ pub fn run(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
         Command::List => super::print_json(&engine.list()?)?,
         Command::Answer(a) => {
             super::print_json(&RemoteAnswer::from(engine.answer(&a.terminal_id)?))?
+        }
+        Command::Collect(a) => {
+            super::print_json(&engine.relay_pending(&a.relay, Duration::from_secs(a.wait))?)?
+        }
+        Command::Ack(a) => {
+            let acknowledged = engine.acknowledge(&a.relay, &a.ids)?;
+            super::print_json(&serde_json::json!({ "acknowledged": acknowledged }))?;
         }
         Command::Close(a) => {
             engine.exit_terminal(&a.terminal_id)?;

@@ -250,7 +250,7 @@ impl Engine {
         let all = self.list()?;
         let sessions: Vec<String> = match caller.kind {
             TerminalKind::Created => vec![caller.session.clone()],
-            TerminalKind::Adopted | TerminalKind::Mailbox => all
+            TerminalKind::Adopted | TerminalKind::Mailbox | TerminalKind::Relay => all
                 .iter()
                 .filter(|t| t.created_by.as_deref() == Some(caller.id.as_str()))
                 .map(|t| t.session.clone())
@@ -266,7 +266,7 @@ impl Engine {
         Ok(mine)
     }
 
-    fn make_run_dir(&self, id: &str) -> Result<(), EngineError> {
+    pub(super) fn make_run_dir(&self, id: &str) -> Result<(), EngineError> {
         let dir = self.run_dir()?.terminal(id);
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
             what: format!("cannot create {}", dir.display()),

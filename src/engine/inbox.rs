@@ -150,7 +150,7 @@ impl Engine {
             return Ok(Delivery::Nothing);
         }
         let record = self.terminal(receiver)?;
-        if record.kind == TerminalKind::Mailbox {
+        if !record.kind.has_pane() {
             return Ok(Delivery::Nothing); // Collected by its owner, never typed.
         }
         let provider = providers::get(&record.provider)?;

@@ -40,7 +40,7 @@ pub use callers::provider_for_client;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use questions::Answered;
-pub use remote::{Probe, RemoteAnswer, RemoteSent};
+pub use remote::{Probe, RelayBatch, RemoteAnswer, RemoteListing, RemoteSent};
 pub use run_dir::RunDir;
 pub use workdir::WorkdirError;
 pub use worktree::{WorktreeError, WorktreeOutcome, WorktreeState};
@@ -329,8 +329,14 @@ pub struct HandoffOutcome {
 /// A worker `assign` started.
 #[derive(Debug, Clone)]
 pub struct Assigned {
-    /// Its terminal.
-    pub record: TerminalRecord,
+    /// Its terminal id.
+    pub terminal_id: String,
+    /// Its profile.
+    pub profile: String,
+    /// The CLI it runs.
+    pub provider: String,
+    /// The host it runs on, when not this machine.
+    pub host: Option<String>,
     /// What the caller should know about how it was started (a model that was not applied).
     pub notes: Vec<String>,
 }
@@ -524,6 +530,8 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         Ok(match (record.kind, panes) {
             (TerminalKind::Mailbox, _) => record.owner_pid.is_some_and(callers::process_alive),
+            // Lives as long as the machine that made it may still collect from it.
+            (TerminalKind::Relay, _) => true,
             (_, Some(panes)) => panes.iter().any(|p| p.pane_id == record.pane_id),
             (_, None) => self.mux.pane(&record.pane_id)?.is_some(),
         })
@@ -765,7 +773,7 @@ impl Engine {
     /// [`answers::combined_status`]), its usage and its question; a terminal whose pane is
     /// gone is forgotten.
     fn status_of(&self, record: &TerminalRecord) -> Result<Live, EngineError> {
-        if record.kind == TerminalKind::Mailbox {
+        if !record.kind.has_pane() {
             return Ok(Live {
                 status: Status::Idle,
                 usage: None,
@@ -822,7 +830,7 @@ impl Engine {
         let records = self.store().terminals()?;
         let mut views = Vec::new();
         for record in records {
-            if record.kind == TerminalKind::Mailbox {
+            if !record.kind.has_pane() {
                 continue; // Not a terminal on screen; its owner sees it in list_terminals.
             }
             if !self.is_alive(&record, Some(&panes))? {
@@ -1312,14 +1320,6 @@ impl Engine {
     /// task gains the caller's id and how to report back.
     pub fn assign(&self, mut req: CreateRequest, task: String) -> Result<Assigned, EngineError> {
         check_message(&task)?;
-        if let Some(host) = &req.host {
-            // A worker there could not report back yet: its send_message would need this
-            // machine to collect its host's outbox.
-            return Err(EngineError::Remote(crate::remote::RemoteError::Failed {
-                host: host.clone(),
-                message: "assign is not available for a worker on another host yet (its replies cannot reach this machine); use handoff with host, which returns the worker's answer".into(),
-            }));
-        }
         let task = match &req.caller {
             Some(caller) if env::flag(env::CAO_ENABLE_SENDER_ID_INJECTION) => format!(
                 "{task}\n\n[cao] This task comes from terminal {id}. When you have finished, call the send_message tool with receiver_id \"{id}\" and your result.",
@@ -1328,11 +1328,17 @@ impl Engine {
             _ => task,
         };
         req.initial_message = Some(task);
+        if req.host.is_some() {
+            return self.assign_remote(req);
+        }
         let model = req.model.clone();
         let record = self.create_terminal(req)?;
         Ok(Assigned {
             notes: self.start_notes(&record, model.as_deref())?,
-            record,
+            terminal_id: record.id,
+            profile: record.profile,
+            provider: record.provider,
+            host: None,
         })
     }
 
@@ -1396,8 +1402,8 @@ impl Engine {
 
     /// Wakes whoever takes `record`'s new mail: a mailbox's waiting owner, else its watcher.
     fn after_enqueue(&self, record: &TerminalRecord) -> Result<(), EngineError> {
-        if record.kind == TerminalKind::Mailbox {
-            // Wakes a `wait_for_messages` of the mailbox's owner.
+        if !record.kind.has_pane() {
+            // Wakes a `wait_for_messages` of the mailbox's owner, a relay's collector.
             watcher::ring_all(&self.record_files(record).run_dir);
         } else {
             self.ensure_watcher(record, None)?;
@@ -1491,6 +1497,10 @@ fn refuse_unless_created(record: &TerminalRecord) -> Result<(), EngineError> {
         TerminalKind::Mailbox => Err(EngineError::NotOurs {
             id: record.id.clone(),
             what: "the mailbox of a caller outside tmux",
+        }),
+        TerminalKind::Relay => Err(EngineError::NotOurs {
+            id: record.id.clone(),
+            what: "the relay of a terminal on another machine",
         }),
     }
 }

@@ -139,9 +139,9 @@ impl Engine {
                     "it is a pane cao adopted (a supervisor you started yourself): answer at its keyboard",
                 ));
             }
-            TerminalKind::Mailbox => {
+            TerminalKind::Mailbox | TerminalKind::Relay => {
                 return Err(cannot(
-                    "it is the mailbox of a caller outside tmux, which has no screen",
+                    "it has no screen here (a caller outside tmux, or a terminal on another machine)",
                 ));
             }
         }

@@ -10,10 +10,23 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::answers::{Answer, AnswerSource};
-use super::{CreateRequest, Engine, EngineError, HandoffOutcome, Progress, TerminalView};
+use super::{
+    Assigned, CreateRequest, Engine, EngineError, HandoffOutcome, Progress, TerminalView,
+    validate_terminal_id, watcher,
+};
 use crate::providers::Status;
 use crate::remote::{CALL_TIMEOUT, Host, LAUNCH_TIMEOUT, RemoteError};
-use crate::store::{RemoteTerminal, now_ms};
+use crate::store::{Message, MessageStatus, RemoteTerminal, TerminalKind, TerminalRecord, now_ms};
+
+/// How long a collector's call waits there for a reply before it asks again (a long poll:
+/// an idle link costs one ssh round trip per this period).
+const COLLECT_WAIT: Duration = Duration::from_secs(20);
+/// Pause after a failed collection before the next try.
+const COLLECT_RETRY: Duration = Duration::from_secs(2);
+/// How long a collector keeps trying a host that does not answer.
+const COLLECT_GIVE_UP: Duration = Duration::from_secs(600);
+/// Most messages handed over in one collection.
+const COLLECT_BATCH: usize = 100;
 
 /// How often a remote handoff looks at its worker: a round trip over ssh, so far slower
 /// than the local tick, and still well inside what a person waits for.
@@ -51,6 +64,15 @@ impl From<Answer> for RemoteAnswer {
             usage: a.usage,
         }
     }
+}
+
+/// What `cao _remote collect` answers: replies waiting for a relay, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayBatch {
+    /// Messages not yet acknowledged.
+    pub messages: Vec<Message>,
+    /// How many terminals the relay started there are still running.
+    pub workers: usize,
 }
 
 /// What `cao _remote probe` answers: what `cao hosts check` needs to know about a host.
@@ -124,6 +146,16 @@ impl Engine {
     /// message) and remembers it here. Not retried: a launch whose reply was lost may have
     /// started a terminal, and a second one would do the work twice.
     pub fn launch_remote(&self, req: &CreateRequest) -> Result<TerminalView, EngineError> {
+        self.launch_remote_for(req, None)
+    }
+
+    /// [`Engine::launch_remote`] of a worker whose `send_message`s to `reply_to` (its
+    /// creator here) wait there in a relay until this machine collects them.
+    fn launch_remote_for(
+        &self,
+        req: &CreateRequest,
+        reply_to: Option<&str>,
+    ) -> Result<TerminalView, EngineError> {
         let host_name = req.host.as_deref().unwrap_or_default();
         let host = self.host(host_name)?;
         let workdir = req
@@ -146,6 +178,9 @@ impl Engine {
         }
         if req.initial_message.is_some() {
             args.push("--task-on-stdin");
+        }
+        if let Some(id) = reply_to {
+            args.extend(["--reply-to", id]);
         }
         let mut view: TerminalView =
             host.call(&args, req.initial_message.as_deref(), LAUNCH_TIMEOUT)?;
@@ -236,6 +271,182 @@ impl Engine {
     pub fn close_remote(&self, host: &Host, id: &str) -> Result<(), EngineError> {
         let _: serde_json::Value = host.call(&["close", id], None, CALL_TIMEOUT)?;
         self.store().delete_remote(id)?;
+        Ok(())
+    }
+
+    /// `assign` to a worker on `req.host`: started there with its task, a relay there for
+    /// its creator, and a collector here (`cao _collect`) that brings its replies over.
+    pub(super) fn assign_remote(&self, req: CreateRequest) -> Result<Assigned, EngineError> {
+        let caller = req.caller.as_ref().map(|c| c.id.clone());
+        let view = self.launch_remote_for(&req, caller.as_deref())?;
+        let host = view.host.clone().unwrap_or_default();
+        if let Some(relay) = &caller {
+            self.start_collector(&host, relay)?;
+        }
+        Ok(Assigned {
+            terminal_id: view.id,
+            profile: view.profile,
+            provider: view.provider,
+            host: Some(host),
+            notes: Vec::new(),
+        })
+    }
+
+    /// The relay for terminal `id` of the machine calling: made on first use.
+    pub fn ensure_relay(&self, id: &str) -> Result<TerminalRecord, EngineError> {
+        validate_terminal_id(id)?;
+        if let Some(record) = self.store().terminal(id)? {
+            if record.kind == TerminalKind::Relay {
+                return Ok(record);
+            }
+            return Err(EngineError::Remote(RemoteError::Failed {
+                host: "here".into(),
+                message: format!("terminal id {id} is taken by a terminal of this machine"),
+            }));
+        }
+        let now = now_ms();
+        let record = TerminalRecord {
+            id: id.to_string(),
+            session: String::new(),
+            window_id: String::new(),
+            pane_id: String::new(),
+            provider: "remote".into(),
+            profile: "relay".into(),
+            created_by: None,
+            working_dir: String::new(),
+            created_at: now,
+            last_active: now,
+            kind: TerminalKind::Relay,
+            owner_pid: None,
+            cao_tools: None,
+        };
+        self.store().insert_terminal(&record)?;
+        self.make_run_dir(id)?;
+        Ok(record)
+    }
+
+    /// The replies waiting for relay `id`, after waiting up to `wait` for the first (woken
+    /// by the sender's ring). They stay waiting until [`Engine::acknowledge`]: a collector
+    /// that dies on the way loses nothing.
+    pub fn relay_pending(&self, id: &str, wait: Duration) -> Result<RelayBatch, EngineError> {
+        let record = self.terminal(id)?;
+        let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
+        let deadline = self.clock.now() + wait;
+        let pending = |engine: &Engine| -> Result<Vec<Message>, EngineError> {
+            Ok(engine
+                .store()
+                .inbox(id)?
+                .into_iter()
+                .filter(|m| m.status == MessageStatus::Pending)
+                .take(COLLECT_BATCH)
+                .collect())
+        };
+        let messages = self
+            .wait_until(deadline, COLLECT_WAIT, Some(&mut waiter), || {
+                let found = pending(self)?;
+                Ok::<_, EngineError>((!found.is_empty()).then_some(found))
+            })?
+            .unwrap_or_default();
+        let workers = self
+            .list()?
+            .iter()
+            .filter(|t| t.created_by.as_deref() == Some(id))
+            .count();
+        Ok(RelayBatch { messages, workers })
+    }
+
+    /// Marks collected replies delivered.
+    pub fn acknowledge(&self, id: &str, ids: &[i64]) -> Result<usize, EngineError> {
+        Ok(self.store().acknowledge(id, ids)?)
+    }
+
+    /// One collection from `host` for local terminal `relay`: the replies are stored here
+    /// under their delivery keys (a repeat after a lost acknowledgement is stored once),
+    /// then acknowledged there. `false` once nothing is left to wait for.
+    pub fn collect_once(&self, host: &Host, relay: &str) -> Result<bool, EngineError> {
+        let wait = COLLECT_WAIT.as_secs().to_string();
+        let batch: RelayBatch = host.call(
+            &["collect", relay, "--wait", &wait],
+            None,
+            COLLECT_WAIT + CALL_TIMEOUT,
+        )?;
+        for m in &batch.messages {
+            let key = format!("relay:{}:{}", host.name, m.id);
+            self.post_once(&m.sender_id, relay, &m.body, &key)?;
+        }
+        if !batch.messages.is_empty() {
+            let ids: Vec<String> = batch.messages.iter().map(|m| m.id.to_string()).collect();
+            let _: serde_json::Value =
+                host.call(&["ack", relay, "--ids", &ids.join(",")], None, CALL_TIMEOUT)?;
+        }
+        Ok(batch.workers > 0 || !batch.messages.is_empty())
+    }
+
+    /// Collects `relay`'s replies from `host` until its workers there have ended and nothing
+    /// waits, or `relay` ends here (`cao _collect`). One collector per pair: a second one
+    /// returns at once.
+    pub fn run_collector(&self, host_name: &str, relay: &str) -> Result<(), EngineError> {
+        let host = self.host(host_name)?;
+        let lock_path = self
+            .run_dir()?
+            .terminal(relay)
+            .join(format!("collect-{host_name}.lock"));
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| EngineError::Io {
+                what: format!("cannot open {}", lock_path.display()),
+                source,
+            })?;
+        if lock.try_lock().is_err() {
+            return Ok(());
+        }
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            if self.terminal(relay).is_err() {
+                return Ok(());
+            }
+            match self.collect_once(&host, relay) {
+                Ok(true) => failing_since = None,
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(|| self.clock.now());
+                    if self.clock.now() - since > COLLECT_GIVE_UP {
+                        // The replies stay waiting there; the next assign to the host starts
+                        // a collector that takes them.
+                        tracing::warn!(host = %host.name, relay, "gave up collecting replies: {e}");
+                        return Err(e);
+                    }
+                    tracing::warn!(host = %host.name, relay, "collecting replies failed, trying again: {e}");
+                    self.clock.pause(COLLECT_RETRY, None);
+                }
+            }
+        }
+    }
+
+    /// Starts `cao _collect HOST RELAY` in the background (its own process group, so the
+    /// CLI that started this MCP server can end without taking it along).
+    fn start_collector(&self, host: &str, relay: &str) -> Result<(), EngineError> {
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe().map_err(|source| EngineError::Io {
+            what: "cannot find cao's own executable".into(),
+            source,
+        })?;
+        let mut child = std::process::Command::new(exe)
+            .args(["_collect", host, relay])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| EngineError::Io {
+                what: "cannot start the reply collector".into(),
+                source,
+            })?;
+        // Reaped when it ends, so a long-lived MCP server keeps no zombie.
+        std::thread::spawn(move || child.wait());
         Ok(())
     }
 

@@ -671,21 +671,25 @@ impl CaoServer {
             let caller = who.resolve(&engine)?;
             let caller_id = caller.id.clone();
             let started = engine.assign(request(caller), p.message)?;
-            let worktree = engine.worktree_of(&started.record.id)?;
+            let worktree = engine.worktree_of(&started.terminal_id)?;
             Ok((started, caller_id, worktree))
         })
         .await?;
-        let record = started.record;
+        let place = started
+            .host
+            .as_ref()
+            .map(|h| format!(" on host {h}"))
+            .unwrap_or_default();
         Ok(Json(AssignResult {
             success: true,
             message: with_notes(
                 format!(
-                    "worker {} ({} on {}) started; its task is typed as soon as it is ready. Your terminal id is {caller_id}: the worker reports back with send_message to {caller_id}",
-                    record.id, record.profile, record.provider
+                    "worker {} ({} on {}){place} started; its task is typed as soon as it is ready. Your terminal id is {caller_id}: the worker reports back with send_message to {caller_id}",
+                    started.terminal_id, started.profile, started.provider
                 ),
                 &started.notes,
             ),
-            terminal_id: record.id,
+            terminal_id: started.terminal_id,
             caller_id,
             worktree,
         }))

@@ -117,6 +117,10 @@ pub enum TerminalKind {
     /// A caller outside tmux (an IDE, a desktop app): no pane; its messages wait in its inbox
     /// until it collects them with `wait_for_messages`.
     Mailbox,
+    /// A terminal on another machine that started workers here (`assign` with `host`):
+    /// no pane; the messages its workers send it wait here until that machine collects them
+    /// over ssh and acknowledges them.
+    Relay,
 }
 
 impl TerminalKind {
@@ -126,20 +130,28 @@ impl TerminalKind {
             TerminalKind::Created => "created",
             TerminalKind::Adopted => "adopted",
             TerminalKind::Mailbox => "mailbox",
+            TerminalKind::Relay => "relay",
         }
+    }
+
+    /// Whether it is a tmux pane (one cao started or adopted); a mailbox and a relay have
+    /// none: their messages are collected, never typed.
+    pub fn has_pane(self) -> bool {
+        matches!(self, TerminalKind::Created | TerminalKind::Adopted)
     }
 
     fn parse(s: &str) -> TerminalKind {
         match s {
             "adopted" => TerminalKind::Adopted,
             "mailbox" => TerminalKind::Mailbox,
+            "relay" => TerminalKind::Relay,
             _ => TerminalKind::Created,
         }
     }
 }
 
 /// Where a message is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Stored, waiting for the receiver to become idle.
@@ -173,7 +185,7 @@ impl MessageStatus {
 }
 
 /// One inbox message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Message {
     /// Increasing id: the delivery order per receiver.
     pub id: i64,
@@ -638,6 +650,21 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Marks the messages `ids` for `receiver` delivered, if they are still waiting: another
+    /// machine has stored them (a relay's collector). An id acknowledged twice, or not
+    /// waiting, is left as it is.
+    pub fn acknowledge(&self, receiver: &str, ids: &[i64]) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let mut done = 0;
+        for id in ids {
+            done += self.conn.execute(
+                "UPDATE inbox SET status = 'delivered', updated_at = ?3 WHERE id = ?1 AND receiver_id = ?2 AND status = 'pending'",
+                params![id, receiver, now],
+            )?;
+        }
+        Ok(done)
     }
 
     /// Records the outcome of typing claimed messages.

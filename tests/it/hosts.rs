@@ -20,9 +20,13 @@ struct Link {
 
 impl Link {
     fn new(test: &str) -> Option<Link> {
+        Link::with_remote(test, Cao::new())
+    }
+
+    /// A link whose remote installation is `remote` (its agents' scenario, say).
+    fn with_remote(test: &str, remote: Cao) -> Option<Link> {
         let sshd = Sshd::start(test)?;
         let local = Cao::new();
-        let remote = Cao::new();
         sshd::add_host(&local, "far", &sshd, &remote);
         Some(Link {
             local,
@@ -245,4 +249,118 @@ async fn a_handoff_survives_its_ssh_connection_being_cut() {
     assert_eq!(copies, 1);
     assert!(link.remote.list().is_empty());
     drop(client);
+}
+
+/// Messages per direction in the bulk test.
+const BULK: usize = 200;
+
+/// The fake worker's rules: a task reports back once; `burst` sends [`BULK`] numbered
+/// messages back in a row.
+fn reporting_scenario() -> String {
+    let burst: Vec<Value> = (0..BULK)
+        .map(|i| json!({"tool": "send_message", "args": {"receiver_id": "{{1}}", "message": format!("up {i:03}")}}))
+        .collect();
+    json!({"rules": [
+        {"match": "^worker task (\\w+)[\\s\\S]*receiver_id \"([0-9a-f]{8})\"", "calls": [
+            {"tool": "send_message", "args": {"receiver_id": "{{2}}", "message": "reply {{1}}"}}
+        ]},
+        {"match": "^burst for ([0-9a-f]{8})", "calls": burst}
+    ]})
+    .to_string()
+}
+
+/// `wait_for_messages` until `n` bodies have come (or a minute passes).
+async fn collect(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    n: usize,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while got.len() < n && Instant::now() < deadline {
+        let r = call_tool(client, "wait_for_messages", json!({"timeout": 10})).await;
+        let s = r
+            .structured_content
+            .expect("wait_for_messages has a result");
+        for m in s["messages"].as_array().unwrap() {
+            got.push(m["message"].as_str().unwrap().to_string());
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assign_to_a_host_and_its_replies_come_back_exactly_once_in_order() {
+    let remote = Cao::new()
+        .with_env("CAO_FAKE_SCENARIO", &reporting_scenario())
+        .with_env("CAO_FAKE_DELAY_MS", "20");
+    let Some(link) = Link::with_remote(
+        "assign_to_a_host_and_its_replies_come_back_exactly_once_in_order",
+        remote,
+    ) else {
+        return;
+    };
+    let transport = TokioChildProcess::new(
+        link.local
+            .mcp_server(&[("CAO_ENABLE_SENDER_ID_INJECTION", "true")]),
+    )
+    .unwrap();
+    let client = ().serve(transport).await.unwrap();
+    let assigned = call_tool(
+        &client,
+        "assign",
+        json!({"agent_profile": "developer", "message": "worker task A", "host": "far"}),
+    )
+    .await;
+    assert_eq!(assigned.is_error, Some(false), "{}", result_text(&assigned));
+    let s = assigned.structured_content.unwrap();
+    let worker = s["terminal_id"].as_str().unwrap().to_string();
+    let me = s["caller_id"].as_str().unwrap().to_string();
+    assert!(
+        s["message"].as_str().unwrap().contains("on host far"),
+        "{s}"
+    );
+    assert_eq!(collect(&client, 1).await, ["reply A"]);
+
+    // 200 messages down to the worker, each typed there once, in order.
+    let down: Vec<String> = (0..BULK).map(|i| format!("down {i:03}")).collect();
+    for body in &down {
+        link.local.ok(&["send", &worker, body]);
+    }
+    // 200 messages up from it.
+    link.local
+        .ok(&["send", &worker, &format!("burst for {me}")]);
+    let up = collect(&client, BULK).await;
+    let want_up: Vec<String> = (0..BULK).map(|i| format!("up {i:03}")).collect();
+    assert_eq!(up, want_up, "lost, repeated or out of order");
+    // Nothing more comes: no duplicate arrives late.
+    let late = call_tool(&client, "wait_for_messages", json!({"timeout": 2})).await;
+    assert_eq!(late.structured_content.unwrap()["messages"], json!([]));
+
+    wait_for(
+        "the remote worker to take all",
+        Duration::from_secs(60),
+        || {
+            let inbox: Vec<Value> =
+                serde_json::from_str(&link.remote.ok(&["inbox", &worker, "--json"])).unwrap();
+            inbox.iter().all(|m| m["status"] == "delivered")
+        },
+    );
+    let inbox: Vec<Value> =
+        serde_json::from_str(&link.remote.ok(&["inbox", &worker, "--json"])).unwrap();
+    let bodies: Vec<&str> = inbox
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .filter(|b| b.starts_with("down "))
+        .collect();
+    assert_eq!(bodies, down.iter().map(String::as_str).collect::<Vec<_>>());
+    // The relay there holds nothing uncollected.
+    let relay: Vec<Value> =
+        serde_json::from_str(&link.remote.ok(&["inbox", &me, "--json"])).unwrap();
+    assert_eq!(relay.len(), BULK + 1);
+    assert!(
+        relay.iter().all(|m| m["status"] == "delivered"),
+        "{relay:?}"
+    );
+    link.local.ok(&["shutdown", "--all"]);
+    client.cancel().await.unwrap();
 }
