@@ -8,8 +8,10 @@ use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
+use std::path::{Path, PathBuf};
+
 use crate::util::sshd::{self, Sshd};
-use crate::util::{Cao, call_tool, result_text, wait_for};
+use crate::util::{Cao, call_tool, cao_bin, result_text, wait_for};
 
 /// A local installation with host `far` (a remote installation behind an sshd).
 struct Link {
@@ -27,7 +29,7 @@ impl Link {
     fn with_remote(test: &str, remote: Cao) -> Option<Link> {
         let sshd = Sshd::start(test)?;
         let local = Cao::new();
-        sshd::add_host(&local, "far", &sshd, &remote);
+        add_host(&local, "far", &sshd, &remote);
         Some(Link {
             local,
             remote,
@@ -74,7 +76,7 @@ fn a_host_that_is_down_fails_within_ten_seconds_naming_it() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    sshd::write_host(
+    write_host(
         &local,
         "down",
         "nobody@127.0.0.1",
@@ -363,4 +365,54 @@ async fn assign_to_a_host_and_its_replies_come_back_exactly_once_in_order() {
     );
     link.local.ok(&["shutdown", "--all"]);
     client.cancel().await.unwrap();
+}
+
+/// Writes `[hosts.NAME]` into `local`'s config: `remote`'s installation reached through
+/// `sshd` (or through `port`, when `sshd` is `None`: a host that is down).
+fn add_host(local: &Cao, name: &str, sshd: &Sshd, remote: &Cao) {
+    let mut env: Vec<(String, String)> = vec![
+        ("CAO_HOME".into(), remote.home.path().display().to_string()),
+        ("HOME".into(), remote.user_home.path().display().to_string()),
+        ("CAO_TMUX_SOCKET".into(), remote.socket.clone()),
+        ("CAO_LOG".into(), "cao=debug".into()),
+    ];
+    env.extend(remote.env.iter().cloned());
+    write_host(
+        local,
+        name,
+        &sshd.dest(),
+        &sshd.ssh_args(),
+        remote.work.path(),
+        &env,
+    );
+}
+
+/// Writes a `[hosts.NAME]` table.
+fn write_host(
+    local: &Cao,
+    name: &str,
+    dest: &str,
+    ssh_args: &[String],
+    workdir: &Path,
+    env: &[(String, String)],
+) {
+    let path: PathBuf = local.home.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    text.push_str(&format!(
+        "\n[hosts.{name}]\nssh = {dest:?}\nssh_args = [{}]\ncao = {:?}\nworkdir = {:?}\n[hosts.{name}.env]\n",
+        list(ssh_args),
+        cao_bin().display().to_string(),
+        workdir.display().to_string(),
+    ));
+    for (k, v) in env {
+        text.push_str(&format!("{k} = {v:?}\n"));
+    }
+    std::fs::write(path, text).unwrap();
 }

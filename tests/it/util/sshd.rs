@@ -1,13 +1,12 @@
-//! An OpenSSH server on loopback for the `[hosts]` tests: a free port, a generated host key
-//! and client key, nothing of the machine's own ssh configuration read (neither the server's
-//! nor the client's). The "remote" machine is a second cao installation (its own `CAO_HOME`,
-//! `HOME` and tmux socket) on this machine, reached through this server.
+//! An OpenSSH server on loopback for the `[hosts]` tests and the hosts benchmark: a free
+//! port, a generated host key and client key, nothing of the machine's own ssh configuration
+//! read (neither the server's nor the client's). The "remote" machine is a second cao
+//! installation (its own `CAO_HOME`, `HOME` and tmux socket) on this machine, reached
+//! through this server.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use super::{Cao, cao_bin};
 
 /// Where Debian's openssh-server puts the daemon.
 const SSHD: &str = "/usr/sbin/sshd";
@@ -121,54 +120,4 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Writes `[hosts.NAME]` into `local`'s config: `remote`'s installation reached through
-/// `sshd` (or through `port`, when `sshd` is `None`: a host that is down).
-pub fn add_host(local: &Cao, name: &str, sshd: &Sshd, remote: &Cao) {
-    let mut env: Vec<(String, String)> = vec![
-        ("CAO_HOME".into(), remote.home.path().display().to_string()),
-        ("HOME".into(), remote.user_home.path().display().to_string()),
-        ("CAO_TMUX_SOCKET".into(), remote.socket.clone()),
-        ("CAO_LOG".into(), "cao=debug".into()),
-    ];
-    env.extend(remote.env.iter().cloned());
-    write_host(
-        local,
-        name,
-        &sshd.dest(),
-        &sshd.ssh_args(),
-        remote.work.path(),
-        &env,
-    );
-}
-
-/// Writes a `[hosts.NAME]` table.
-pub fn write_host(
-    local: &Cao,
-    name: &str,
-    dest: &str,
-    ssh_args: &[String],
-    workdir: &Path,
-    env: &[(String, String)],
-) {
-    let path: PathBuf = local.home.path().join("config.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    let list = |items: &[String]| {
-        items
-            .iter()
-            .map(|a| format!("{a:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    text.push_str(&format!(
-        "\n[hosts.{name}]\nssh = {dest:?}\nssh_args = [{}]\ncao = {:?}\nworkdir = {:?}\n[hosts.{name}.env]\n",
-        list(ssh_args),
-        cao_bin().display().to_string(),
-        workdir.display().to_string(),
-    ));
-    for (k, v) in env {
-        text.push_str(&format!("{k} = {v:?}\n"));
-    }
-    std::fs::write(path, text).unwrap();
 }
