@@ -13,3 +13,4 @@ pub mod provider_id;
 pub mod providers;
 pub mod records;
 pub mod store;
+pub mod tui;

@@ -23,6 +23,7 @@ use wait::Clock;
 
 mod answers;
 mod callers;
+mod display;
 mod inbox;
 mod launch;
 mod questions;
@@ -35,6 +36,7 @@ pub mod workdir;
 pub mod worktree;
 
 pub use answers::{Answer, AnswerSource};
+pub use display::Shown;
 pub use callers::provider_for_client;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
@@ -72,6 +74,9 @@ pub enum EngineError {
     /// No such cao session.
     #[error("no cao session named '{0}'; see `cao list`")]
     UnknownSession(String),
+    /// A window was to open in a cao session, and none runs.
+    #[error("no cao session is running; start one with `cao launch`")]
+    NoSession,
     /// A provider asked for that is unknown or whose CLI is not installed.
     #[error("{reason}. Installed here: {}", installed_list(.installed))]
     ProviderUnavailable {
@@ -242,6 +247,11 @@ pub struct TerminalView {
     pub worktree: Option<WorktreeState>,
     /// What it asks its user, when its status is `waiting_user_answer`: the question and its choices as its screen shows them (answer with `answer_user_prompt`).
     pub question: Option<String>,
+    /// Unix milliseconds it was created, for the ages `cao tui` shows; kept out of JSON so
+    /// the shape of `list_terminals` and `cao list --json` stays as it is.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub created_at: i64,
 }
 
 /// A worktree cao made, as `cao worktrees` lists it.
@@ -863,6 +873,7 @@ impl Engine {
             kind: record.kind,
             worktree,
             question: live.question,
+            created_at: record.created_at,
         })
     }
 

@@ -131,7 +131,8 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    fn as_str(self) -> &'static str {
+    /// The lowercase name used in the database, JSON and tables.
+    pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Pending => "pending",
             MessageStatus::Delivering => "delivering",
@@ -459,6 +460,15 @@ impl Store {
             [receiver],
             |r| r.get(0),
         )?)
+    }
+
+    /// A number that changes whenever another connection commits a write (SQLite's
+    /// `PRAGMA data_version`): one cheap query tells a display (`cao tui`) whether any
+    /// terminal or message changed since it last looked, with no need to re-read them.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
     /// How many messages wait for a receiver (`cao list` shows it for every terminal).
