@@ -36,8 +36,8 @@ pub mod workdir;
 pub mod worktree;
 
 pub use answers::{Answer, AnswerSource};
-pub use display::Shown;
 pub use callers::provider_for_client;
+pub use display::Shown;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use questions::Answered;

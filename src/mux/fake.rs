@@ -135,7 +135,12 @@ impl FakeMux {
 
     /// Ok when a pane of `window_id` exists, tmux's refusal otherwise.
     fn window_exists(&self, command: &str, window_id: &str) -> Result<(), MuxError> {
-        if self.state().panes.iter().any(|p| p.info.window_id == window_id) {
+        if self
+            .state()
+            .panes
+            .iter()
+            .any(|p| p.info.window_id == window_id)
+        {
             Ok(())
         } else {
             Err(failed(command, format!("can't find window: {window_id}")))

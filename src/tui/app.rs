@@ -214,7 +214,10 @@ impl App {
     }
 
     fn select_row(&mut self, row: usize) -> Option<Effect> {
-        let id = self.rows.get(row).map(|r| self.terminals[r.index].id.clone());
+        let id = self
+            .rows
+            .get(row)
+            .map(|r| self.terminals[r.index].id.clone());
         if id == self.selected {
             return None;
         }

@@ -114,8 +114,10 @@ impl Live {
                 return;
             }
         };
-        self.doorbells.retain(|id, _| terminals.iter().any(|t| &t.id == id));
-        self.looked_at.retain(|id, _| terminals.iter().any(|t| &t.id == id));
+        self.doorbells
+            .retain(|id, _| terminals.iter().any(|t| &t.id == id));
+        self.looked_at
+            .retain(|id, _| terminals.iter().any(|t| &t.id == id));
         for t in &terminals {
             if !self.doorbells.contains_key(&t.id)
                 && let Ok(bell) = engine.screen_doorbell(&t.id)

@@ -175,7 +175,11 @@ fn render_tree(frame: &mut Frame, app: &App, area: Rect) {
         let t = &app.terminals[row.index];
         let branch = match row.depth {
             0 => String::new(),
-            d => format!("{}{} ", "   ".repeat(d - 1), if row.last { "└─" } else { "├─" }),
+            d => format!(
+                "{}{} ",
+                "   ".repeat(d - 1),
+                if row.last { "└─" } else { "├─" }
+            ),
         };
         let mut cells = vec![Cell::from(format!("{branch}{}", t.id))];
         cells.extend(shown.iter().map(|c| (c.cell)(app, t)));
@@ -278,7 +282,10 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                 .iter()
                 .map(|(keys, what)| {
                     Line::from(vec![
-                        Span::styled(format!("{keys:<14}"), Style::new().add_modifier(Modifier::BOLD)),
+                        Span::styled(
+                            format!("{keys:<14}"),
+                            Style::new().add_modifier(Modifier::BOLD),
+                        ),
                         Span::raw(*what),
                     ])
                 })
@@ -321,7 +328,11 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                     .iter()
                     .map(|m| {
                         let first = m.body.lines().next().unwrap_or_default();
-                        let reason = m.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                        let reason = m
+                            .error
+                            .as_deref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default();
                         Line::from(vec![
                             Span::raw(format!("{:>5} {:<10} ", m.id, m.sender_id)),
                             Span::styled(
@@ -375,10 +386,11 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-/// A bordered box over the middle of the screen.
+/// A bordered box over the middle of the screen, as tall as its text (within the screen).
 fn popup(frame: &mut Frame, area: Rect, title: &str, text: Text<'_>, scroll: u16) {
     let width = area.width.saturating_sub(4).min(100);
-    let height = area.height.saturating_sub(4).min(30);
+    let wanted = (text.lines.len() as u16).saturating_add(2).max(5);
+    let height = wanted.min(area.height.saturating_sub(2)).min(30);
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,

@@ -1,0 +1,389 @@
+//! `cao tui` driven like a person would: it runs in a pane of a tmux server of its own (a
+//! "viewer" server, apart from the one the agents run on, so that one can be killed under
+//! it), keys are sent with `send-keys`, and the screen is read with `capture-pane`. Screens
+//! are insta snapshots at 80x24 and 200x50, with what varies from run to run (terminal ids,
+//! temp paths, timings, token counts) masked to fixed-width placeholders.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::{Cao, cao_bin, transcript, wait_for};
+
+/// How long any screen state may take to show before a test fails.
+const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long three fake agents may take to start and answer (several tests start theirs at
+/// once on a loaded machine).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `cao tui` running in a pane of its own tmux server.
+struct Tui {
+    socket: String,
+    /// Terminal ids and the fixed-width names they are shown as in snapshots.
+    names: Vec<(String, &'static str)>,
+}
+
+impl Tui {
+    /// Starts `cao tui` for `cao` in a `width`x`height` pane and waits for its first screen.
+    fn start(cao: &Cao, width: u16, height: u16) -> Tui {
+        // A server per viewer: a new one on the socket of one just killed can race its exit.
+        static VIEWERS: AtomicU32 = AtomicU32::new(0);
+        let n = VIEWERS.fetch_add(1, Ordering::SeqCst);
+        let tui = Tui {
+            socket: format!("{}-viewer{n}", cao.socket),
+            names: Vec::new(),
+        };
+        let mut env = Command::new("true");
+        cao.apply_env(&mut env);
+        let mut args: Vec<String> = [
+            "new-session",
+            "-d",
+            "-s",
+            "viewer",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            "-c",
+            &cao.work.path().display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(["--".into(), "env".into(), "-u".into(), "TMUX".into()]);
+        for (key, value) in env.get_envs() {
+            if let Some(value) = value {
+                args.push(format!(
+                    "{}={}",
+                    key.to_string_lossy(),
+                    value.to_string_lossy()
+                ));
+            }
+        }
+        args.push(cao_bin().display().to_string());
+        args.push("tui".into());
+        let out = tui.tmux(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "the viewer starts: {out:?}");
+        tui.wait_for_screen("the first screen", |s| s.contains("terminals"));
+        tui
+    }
+
+    /// Names terminal `id` in snapshots (8 characters, as an id takes).
+    fn name(mut self, id: &str, name: &'static str) -> Tui {
+        assert_eq!(name.len(), 8, "a name takes an id's width");
+        self.names.push((id.to_string(), name));
+        self
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .output()
+            .expect("tmux runs")
+    }
+
+    /// Presses named keys (`Down`, `Enter`, `C-j`) or single characters.
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            let out = self.tmux(&["send-keys", "-t", "viewer", key]);
+            assert!(out.status.success(), "send-keys {key}: {out:?}");
+        }
+    }
+
+    /// Types text literally.
+    fn type_text(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", "viewer", "-l", text]);
+        assert!(out.status.success(), "send-keys -l: {out:?}");
+    }
+
+    /// The screen as the user sees it.
+    fn screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-t", "viewer"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the screen until `cond` holds; returns that screen.
+    fn wait_for_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SCREEN_TIMEOUT;
+        loop {
+            let screen = self.screen();
+            if cond(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The screen with ids, paths, timings and counts masked (each keeps its width, so
+    /// borders stay where they are).
+    fn masked(&self, screen: &str) -> String {
+        let mut text = screen.to_string();
+        for (id, name) in &self.names {
+            text = text.replace(id.as_str(), name);
+        }
+        let same_width = |text: &str, pattern: &str, mask: &str| -> String {
+            regex::Regex::new(pattern)
+                .unwrap()
+                .replace_all(text, |c: &regex::Captures| {
+                    let width = c[0].chars().count();
+                    format!("{mask:<width$.width$}")
+                })
+                .into_owned()
+        };
+        text = same_width(&text, r"/[^\s│]*?\.tmp[A-Za-z0-9]{6}[^\s│]*", "<tmp>");
+        text = same_width(&text, r"\b[0-9a-f]{8}\b", "<id>");
+        text = same_width(&text, r"\d+\.\d+s\b", "#.##s");
+        text = same_width(&text, r"tokens [\d-]+/[\d-]+", "tokens #/#");
+        text = same_width(&text, r"\b\d+/\d+\b", "#/#");
+        text.lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Resizes the pane the TUI runs in.
+    fn resize(&self, width: u16, height: u16) {
+        let out = self.tmux(&[
+            "resize-window",
+            "-t",
+            "viewer",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+        assert!(out.status.success(), "resize-window: {out:?}");
+    }
+
+    /// Whether `cao tui` still runs in its pane.
+    fn running(&self) -> bool {
+        let out = self.tmux(&["list-panes", "-t", "viewer", "-F", "#{pane_dead}"]);
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0"
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// A supervisor (fake agent) that `assign`s a developer and a reviewer when told
+/// `fan out`; returns the three ids once the workers' first answers are in.
+fn supervisor_and_two_workers(cao: Cao) -> (Cao, String, String, String) {
+    let scenario = json!({"rules": [
+        {"match": "^fan out", "calls": [
+            {"tool": "assign", "args": {"agent_profile": "developer", "message": "first task"}},
+            {"tool": "assign", "args": {"agent_profile": "reviewer", "message": "second task"}}
+        ]}
+    ]});
+    let cao = cao.with_env("CAO_FAKE_SCENARIO", &scenario.to_string());
+    let sup = cao.launch("code_supervisor");
+    cao.ok(&["send", &sup, "fan out"]);
+    let deadline = Instant::now() + SETUP_TIMEOUT;
+    let workers: Vec<String> = loop {
+        let list = cao.list();
+        if list.len() == 3 && list.iter().all(|t| t["status"] == "completed") {
+            break list
+                .iter()
+                .filter(|t| t["created_by"] == sup.as_str())
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for two completed workers: {list:#?}\n{}",
+            cao.screen(&sup)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (developer, reviewer) = (workers[0].clone(), workers[1].clone());
+    (cao, sup, developer, reviewer)
+}
+
+fn viewer(cao: &Cao, sup: &str, developer: &str, reviewer: &str, w: u16, h: u16) -> Tui {
+    Tui::start(cao, w, h)
+        .name(sup, "SUPERVIS")
+        .name(developer, "WORKER-1")
+        .name(reviewer, "WORKER-2")
+}
+
+/// Whether the tree row of `name` (in a masked screen) shows `status`.
+fn row_shows(screen: &str, name: &str, status: &str) -> bool {
+    screen
+        .lines()
+        .any(|l| l.contains(name) && l.contains(status))
+}
+
+#[test]
+fn the_tree_shows_a_supervisor_and_its_two_workers() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    for (width, height) in [(80, 24), (200, 50)] {
+        let tui = viewer(&cao, &sup, &developer, &reviewer, width, height);
+        let screen = tui.wait_for_screen("three rows and the supervisor's screen", |s| {
+            let s = tui.masked(s);
+            s.contains("└─ WORKER-2") && s.contains("fake> fan out")
+        });
+        let screen = tui.masked(&screen);
+        assert!(screen.contains("├─ WORKER-1"), "{screen}");
+        insta::assert_snapshot!(format!("tui_tree_{width}x{height}"), screen);
+    }
+}
+
+#[test]
+fn a_status_change_shows_without_a_key() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    tui.wait_for_screen("the worker completed", |s| {
+        row_shows(&tui.masked(s), "WORKER-1", "completed")
+    });
+    cao.ok(&["send", &developer, "a long task [[sleep 3]]"]);
+    let busy = tui.wait_for_screen("the worker processing", |s| {
+        row_shows(&tui.masked(s), "WORKER-1", "processing")
+    });
+    let tree: Vec<&str> = busy.lines().take(7).collect();
+    insta::assert_snapshot!("tui_status_processing", tui.masked(&tree.join("\n")));
+    tui.wait_for_screen("the worker completed again", |s| {
+        row_shows(&tui.masked(s), "WORKER-1", "completed")
+    });
+}
+
+#[test]
+fn the_composer_sends_a_multi_line_message_through_the_inbox() {
+    let cao = Cao::new();
+    let log = cao.path("transcript.jsonl");
+    let cao = cao.with_env("CAO_FAKE_TRANSCRIPT", log.to_str().unwrap());
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(cao);
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    tui.keys(&["Down", "s"]);
+    tui.type_text("note from the tui");
+    tui.keys(&["C-j"]);
+    tui.type_text("and a second line");
+    let composer = tui.wait_for_screen("the composer with two lines", |s| {
+        s.contains("and a second line_")
+    });
+    insta::assert_snapshot!("tui_composer_80x24", tui.masked(&composer));
+    tui.keys(&["Enter"]);
+    tui.wait_for_screen("the message queued", |s| s.contains("queued for"));
+    let body = "note from the tui\nand a second line";
+    wait_for("the message delivered", SCREEN_TIMEOUT, || {
+        let inbox: Vec<Value> =
+            serde_json::from_str(&cao.ok(&["inbox", &developer, "--json"])).unwrap();
+        inbox
+            .iter()
+            .any(|m| m["body"] == body && m["status"] == "delivered" && m["sender_id"] == "user")
+    });
+    // The worker really got it, as one submitted input of two lines.
+    wait_for("the worker's input", SCREEN_TIMEOUT, || {
+        transcript(&log).iter().any(|input| input == body)
+    });
+    // Its inbox view says so too.
+    tui.keys(&["i"]);
+    let inbox = tui.wait_for_screen("the inbox view", |s| s.contains("inbox of"));
+    assert!(
+        inbox.lines().any(|l| l.contains("user")
+            && l.contains("delivered")
+            && l.contains("note from the tui")),
+        "{inbox}"
+    );
+}
+
+#[test]
+fn closing_a_worker_asks_first_and_it_is_gone() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    tui.keys(&["Down", "Down", "x"]);
+    let confirm = tui.wait_for_screen("the confirmation", |s| s.contains("y: close"));
+    insta::assert_snapshot!("tui_close_confirm_80x24", tui.masked(&confirm));
+    // Anything but y keeps it.
+    tui.keys(&["n"]);
+    tui.wait_for_screen("kept", |s| s.contains(&format!("kept {reviewer}")));
+    assert_eq!(cao.list().len(), 3);
+    tui.keys(&["x", "y"]);
+    let closed = tui.wait_for_screen("closed", |s| s.contains(&format!("closed {reviewer}")));
+    assert!(
+        !closed
+            .lines()
+            .any(|l| l.starts_with('│') && l.contains(&reviewer)),
+        "no row of it is left:\n{closed}"
+    );
+    let list = cao.list();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|t| t["id"] != reviewer.as_str()));
+}
+
+#[test]
+fn a_resize_redraws_the_tree_for_the_new_size() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    let narrow = tui.wait_for_screen("the supervisor's screen", |s| s.contains("fake> fan out"));
+    assert!(
+        !narrow.contains("TOKENS"),
+        "80 columns leave tokens out:\n{narrow}"
+    );
+    tui.resize(200, 50);
+    let wide = tui.wait_for_screen("the wide layout", |s| {
+        s.contains("TOKENS") && s.contains("fake> fan out")
+    });
+    insta::assert_snapshot!("tui_resized_200x50", tui.masked(&wide));
+    // Smaller than anyone should use it, then back: it keeps drawing.
+    tui.resize(30, 8);
+    tui.wait_for_screen("the tiny layout", |s| {
+        s.lines().count() <= 8 && s.contains("cao")
+    });
+    tui.resize(80, 24);
+    tui.wait_for_screen("the normal layout", |s| {
+        s.contains("SUPERVIS") || s.contains(&sup)
+    });
+    assert!(tui.running());
+}
+
+#[test]
+fn a_vanished_terminal_and_a_dead_tmux_server_do_not_stop_it() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    tui.keys(&["Down"]);
+    tui.wait_for_screen("the developer selected", |s| {
+        s.contains(&format!("{developer} in cao-"))
+    });
+    // The selected worker's window is killed behind the TUI's back.
+    let window = format!("={}", cao.list()[0]["session"].as_str().unwrap());
+    let windows = cao.tmux(&[
+        "list-windows",
+        "-t",
+        &window,
+        "-F",
+        "#{window_id} #{window_name}",
+    ]);
+    let target = String::from_utf8_lossy(&windows.stdout)
+        .lines()
+        .find(|l| l.contains(&developer))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the developer's window")
+        .to_string();
+    assert!(cao.tmux(&["kill-window", "-t", &target]).status.success());
+    tui.wait_for_screen("the row gone and the selection moved", |s| {
+        !s.contains(&developer) && s.contains(&format!("{reviewer} in cao-"))
+    });
+    // The whole tmux server goes.
+    assert!(cao.tmux(&["kill-server"]).status.success());
+    let down = tui.wait_for_screen("the server reported down", |s| {
+        s.contains("tmux server not running")
+    });
+    assert!(down.contains("0 terminals"), "{down}");
+    tui.keys(&["Down", "s"]);
+    tui.wait_for_screen("a key with nothing selected", |s| {
+        s.contains("no terminal selected")
+    });
+    assert!(tui.running(), "the TUI keeps running");
+    tui.keys(&["q"]);
+    wait_for("the TUI to quit on q", SCREEN_TIMEOUT, || !tui.running());
+}
