@@ -67,7 +67,10 @@ pub fn render(frame: &mut Frame, app: &App) {
 fn render_header(frame: &mut Frame, app: &App, area: Rect) {
     let mut spans = vec![
         Span::styled("cao", Style::new().add_modifier(Modifier::BOLD)),
-        Span::raw(format!("  {} terminals", app.terminals.len())),
+        Span::raw(match app.terminals.len() {
+            1 => "  1 terminal".to_string(),
+            n => format!("  {n} terminals"),
+        }),
     ];
     let waiting = app.waiting_count();
     if waiting > 0 {
@@ -441,27 +444,14 @@ pub fn age(ms: i64) -> String {
 }
 
 fn tokens(t: &TerminalView) -> String {
-    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
-    match &t.usage {
-        Some(u) => format!("{}/{}", count(u.input_tokens), count(u.output_tokens)),
-        None => "-".into(),
-    }
+    crate::records::Usage::label(t.usage.as_ref())
 }
 
 /// The worker's branch, `*` for uncommitted changes, `+N` for its commits.
 fn branch(t: &TerminalView) -> String {
-    match &t.worktree {
-        Some(w) => {
-            let dirty = if w.dirty { "*" } else { "" };
-            let ahead = if w.ahead > 0 {
-                format!("+{}", w.ahead)
-            } else {
-                String::new()
-            };
-            format!("{}{dirty}{ahead}", w.branch)
-        }
-        None => "-".into(),
-    }
+    t.worktree
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |w| w.label())
 }
 
 /// The colour of a status; a terminal waiting for its user's answer stands out.

@@ -138,6 +138,14 @@ impl Tui {
                 })
                 .into_owned()
         };
+        // Ages: a slow run may pass a minute; every row shows "<1m" in the same width.
+        text = regex::Regex::new(r"fake( +)(<1m|\d+[mhd])( +)")
+            .unwrap()
+            .replace_all(&text, |c: &regex::Captures| {
+                let width = c[2].len() + c[3].len();
+                format!("fake{}{:<width$}", &c[1], "<1m")
+            })
+            .into_owned();
         text = same_width(&text, r"/[^\s│]*?\.tmp[A-Za-z0-9]{6}[^\s│]*", "<tmp>");
         text = same_width(&text, r"\b[0-9a-f]{8}\b", "<id>");
         text = same_width(&text, r"\d+\.\d+s\b", "#.##s");
@@ -214,6 +222,14 @@ fn viewer(cao: &Cao, sup: &str, developer: &str, reviewer: &str, w: u16, h: u16)
         .name(sup, "SUPERVIS")
         .name(developer, "WORKER-1")
         .name(reviewer, "WORKER-2")
+}
+
+/// Moves the selection down one row and waits until terminal `id` is the selected one.
+fn select_next(tui: &Tui, id: &str) {
+    tui.keys(&["Down"]);
+    tui.wait_for_screen("the next terminal selected", |s| {
+        s.contains(&format!("{id} in cao-"))
+    });
 }
 
 /// Whether the tree row of `name` (in a masked screen) shows `status`.
@@ -350,10 +366,7 @@ fn a_resize_redraws_the_tree_for_the_new_size() {
 fn a_vanished_terminal_and_a_dead_tmux_server_do_not_stop_it() {
     let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
     let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
-    tui.keys(&["Down"]);
-    tui.wait_for_screen("the developer selected", |s| {
-        s.contains(&format!("{developer} in cao-"))
-    });
+    select_next(&tui, &developer);
     // The selected worker's window is killed behind the TUI's back.
     let window = format!("={}", cao.list()[0]["session"].as_str().unwrap());
     let windows = cao.tmux(&[
@@ -386,4 +399,48 @@ fn a_vanished_terminal_and_a_dead_tmux_server_do_not_stop_it() {
     assert!(tui.running(), "the TUI keeps running");
     tui.keys(&["q"]);
     wait_for("the TUI to quit on q", SCREEN_TIMEOUT, || !tui.running());
+}
+
+#[test]
+fn enter_outside_tmux_attaches_to_the_window_and_detaching_comes_back() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    select_next(&tui, &developer);
+    tui.keys(&["Enter"]);
+    // The pane now holds a tmux client showing the developer's own window, not the TUI.
+    let attached = tui.wait_for_screen("the developer's window", |s| {
+        s.contains("profile developer") && !s.contains("Enter go")
+    });
+    assert!(attached.contains("fake answer: first task"), "{attached}");
+    tui.keys(&["C-b", "d"]);
+    tui.wait_for_screen("the TUI back after detaching", |s| {
+        s.contains("Enter go") && s.contains(&format!("{developer} in cao-"))
+    });
+    assert!(tui.running());
+}
+
+#[test]
+fn tui_window_opens_in_the_supervisors_session() {
+    let cao = Cao::new();
+    let sup = cao.launch("code_supervisor");
+    let out = cao.ok(&["tui", "--window"]);
+    let session = format!("cao-{sup}");
+    assert_eq!(
+        out.trim(),
+        format!("cao tui opened in a new window of {session}")
+    );
+    let target = format!("={session}:cao-tui");
+    wait_for("the TUI in its window", SCREEN_TIMEOUT, || {
+        let screen = cao.tmux(&["capture-pane", "-p", "-t", &target]);
+        let screen = String::from_utf8_lossy(&screen.stdout);
+        screen
+            .lines()
+            .next()
+            .is_some_and(|l| l.trim_end() == "cao  1 terminal")
+            && screen.contains(&sup)
+    });
+    // It is not a terminal of cao's: the list still holds the supervisor only.
+    assert_eq!(cao.list().len(), 1);
+    let err = cao.fails(&["tui", "--window", "--session", "nope"]);
+    assert!(err.contains("no cao session named 'cao-nope'"), "{err}");
 }
