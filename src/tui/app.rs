@@ -210,7 +210,7 @@ impl App {
         let id = self.selected.as_deref()?;
         self.rows
             .iter()
-            .position(|r| self.terminals[r.index].id == id)
+            .position(|r| self.terminals.get(r.index).is_some_and(|t| t.id == id))
     }
 
     fn select_row(&mut self, row: usize) -> Option<Effect> {
@@ -335,8 +335,7 @@ impl App {
     }
 
     fn refilter(&mut self) -> Option<Effect> {
-        let terminals = std::mem::take(&mut self.terminals);
-        self.set_terminals(terminals)
+        self.set_terminals(self.terminals.clone())
     }
 
     fn browse_key(&mut self, key: KeyEvent) -> Option<Effect> {

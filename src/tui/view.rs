@@ -293,7 +293,13 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                     ])
                 })
                 .collect();
-            popup(frame, area, " keys (any key closes) ", Text::from(lines), 0);
+            popup(
+                frame,
+                area,
+                " keys (any key closes) ",
+                Text::from(lines),
+                None,
+            );
         }
         Mode::Compose { to, input } => {
             let text = format!("{}_", input.text);
@@ -302,7 +308,7 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                 area,
                 &format!(" message to {to}: Enter sends, Ctrl-J new line, Esc cancels "),
                 Text::raw(text),
-                0,
+                None,
             );
         }
         Mode::Answer {
@@ -316,7 +322,7 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                 area,
                 &format!(" answer {to}: a number, y/n or text; Enter sends, Esc cancels "),
                 Text::raw(text),
-                0,
+                None,
             );
         }
         Mode::Inbox {
@@ -352,7 +358,7 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                 area,
                 &format!(" inbox of {of} (Esc closes) "),
                 Text::from(lines),
-                *scroll,
+                Some(*scroll),
             );
         }
         Mode::Output { of, text, scroll } => {
@@ -366,7 +372,7 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                 area,
                 &format!(" last answer of {of} (j/k PgUp/PgDn scroll, Esc closes) "),
                 Text::raw(body),
-                *scroll,
+                Some(*scroll),
             );
         }
         Mode::ConfirmClose { id } => {
@@ -383,17 +389,27 @@ fn render_mode(frame: &mut Frame, app: &App, area: Rect) {
                 Text::raw(format!(
                     "Close {what}?\nIts CLI is asked to exit and its window closed.\n\ny: close   any other key: keep"
                 )),
-                0,
+                None,
             );
         }
     }
 }
 
-/// A bordered box over the middle of the screen, as tall as its text (within the screen).
-fn popup(frame: &mut Frame, area: Rect, title: &str, text: Text<'_>, scroll: u16) {
+/// A bordered box over the middle of the screen, as tall as its text once wrapped (within
+/// the screen); a view that scrolls takes all the height there is.
+fn popup(frame: &mut Frame, area: Rect, title: &str, text: Text<'_>, scroll: Option<u16>) {
     let width = area.width.saturating_sub(4).min(100);
-    let wanted = (text.lines.len() as u16).saturating_add(2).max(5);
-    let height = wanted.min(area.height.saturating_sub(2)).min(30);
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let wrapped: usize = text
+        .lines
+        .iter()
+        .map(|line| line.width().div_ceil(inner).max(1))
+        .sum();
+    let wanted = match scroll {
+        Some(_) => u16::MAX,
+        None => u16::try_from(wrapped + 2).unwrap_or(u16::MAX).max(5),
+    };
+    let height = wanted.min(area.height.saturating_sub(2));
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -404,7 +420,7 @@ fn popup(frame: &mut Frame, area: Rect, title: &str, text: Text<'_>, scroll: u16
     frame.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
-            .scroll((scroll, 0))
+            .scroll((scroll.unwrap_or(0), 0))
             .block(Block::bordered().title(title.to_string())),
         rect,
     );

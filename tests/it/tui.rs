@@ -444,3 +444,36 @@ fn tui_window_opens_in_the_supervisors_session() {
     let err = cao.fails(&["tui", "--window", "--session", "nope"]);
     assert!(err.contains("no cao session named 'cao-nope'"), "{err}");
 }
+
+#[test]
+fn the_filter_help_and_the_whole_answer() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    tui.keys(&["/"]);
+    tui.type_text("review");
+    let filtered = tui.wait_for_screen("the filtered tree", |s| {
+        s.contains("/review_") && !row_shows(s, &developer, "completed")
+    });
+    let filtered = tui.masked(&filtered);
+    // The match, and the supervisor above it in the tree.
+    assert!(
+        filtered.contains("└─ WORKER-2") && filtered.contains("SUPERVIS"),
+        "{filtered}"
+    );
+    tui.keys(&["Escape"]);
+    tui.wait_for_screen("the whole tree again", |s| {
+        row_shows(s, &developer, "completed")
+    });
+    tui.keys(&["?"]);
+    let help = tui.wait_for_screen("the help", |s| s.contains("keys (any key closes)"));
+    assert!(help.contains("close a worker (asks first)"), "{help}");
+    tui.keys(&["Escape", "o"]);
+    let answer = tui.wait_for_screen("the supervisor's whole answer", |s| {
+        s.contains(&format!("last answer of {sup}"))
+    });
+    // Both assign results, which the preview cuts, are in the scrollable view.
+    assert!(
+        answer.contains(&format!("\"terminal_id\":\"{reviewer}\"")),
+        "{answer}"
+    );
+}
