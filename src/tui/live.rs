@@ -11,9 +11,12 @@ use crate::engine::watcher::Waiter;
 use crate::engine::{Engine, EngineError, OutputMode};
 
 /// The slow tick: a full list even when nothing rang, for what rings nothing (a pane killed
-/// from outside, a tmux server gone, a worktree that got dirty). 20 terminals cost ~50 ms of
-/// CPU per list (one capture-pane each), so 30 s keeps an idle TUI well under 0.5% of a core.
+/// from outside, a tmux server gone, a worktree that got dirty). A list costs ~3 ms of CPU
+/// per terminal (one capture-pane each), so the tick grows with the terminals listed
+/// ([`PER_TERMINAL_TICK`] each) to keep an idle TUI near 0.2 % of a core from lists.
 const FULL_LIST_TICK: Duration = Duration::from_secs(30);
+/// How much the slow tick grows per listed terminal (20 terminals: 30 s; 50: 75 s).
+const PER_TERMINAL_TICK: Duration = Duration::from_millis(1500);
 /// Least time between two looks at one terminal while its output streams (a spinner).
 const LOOK_GAP: Duration = Duration::from_millis(250);
 
@@ -49,9 +52,8 @@ impl Live {
     /// Brings `app` up to date with what changed; returns whether anything on screen did.
     pub fn refresh(&mut self, engine: &Engine, app: &mut App) -> bool {
         let version = engine.store_version().ok();
-        let due = self
-            .listed_at
-            .is_none_or(|at| at.elapsed() >= FULL_LIST_TICK);
+        let tick = FULL_LIST_TICK.max(PER_TERMINAL_TICK * app.terminals.len() as u32);
+        let due = self.listed_at.is_none_or(|at| at.elapsed() >= tick);
         if due || version != self.store_version {
             self.store_version = version;
             self.full_list(engine, app);

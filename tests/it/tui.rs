@@ -28,6 +28,34 @@ struct Tui {
 impl Tui {
     /// Starts `cao tui` for `cao` in a `width`x`height` pane and waits for its first screen.
     fn start(cao: &Cao, width: u16, height: u16) -> Tui {
+        let mut env = Command::new("true");
+        cao.apply_env(&mut env);
+        let mut program = vec!["env".to_string(), "-u".into(), "TMUX".into()];
+        for (key, value) in env.get_envs() {
+            if let Some(value) = value {
+                program.push(format!(
+                    "{}={}",
+                    key.to_string_lossy(),
+                    value.to_string_lossy()
+                ));
+            }
+        }
+        program.push(cao_bin().display().to_string());
+        program.push("tui".into());
+        Tui::spawn(cao, width, height, &program)
+    }
+
+    /// A client of cao's own tmux server attached to `session` (whose current window is
+    /// `cao tui --window`'s), in a pane of the viewer: the TUI inside tmux, as a user sees it.
+    fn attached(cao: &Cao, session: &str, width: u16, height: u16) -> Tui {
+        let program = ["env", "-u", "TMUX", "tmux", "-L", &cao.socket, "attach"];
+        let mut program: Vec<String> = program.map(String::from).to_vec();
+        program.extend(["-t".into(), format!("={session}")]);
+        Tui::spawn(cao, width, height, &program)
+    }
+
+    /// Runs `program` in a `width`x`height` pane of a new viewer server; waits for the TUI.
+    fn spawn(cao: &Cao, width: u16, height: u16, program: &[String]) -> Tui {
         // A server per viewer: a new one on the socket of one just killed can race its exit.
         static VIEWERS: AtomicU32 = AtomicU32::new(0);
         let n = VIEWERS.fetch_add(1, Ordering::SeqCst);
@@ -35,35 +63,23 @@ impl Tui {
             socket: format!("{}-viewer{n}", cao.socket),
             names: Vec::new(),
         };
-        let mut env = Command::new("true");
-        cao.apply_env(&mut env);
-        let mut args: Vec<String> = [
+        let (width, height) = (width.to_string(), height.to_string());
+        let workdir = cao.work.path().display().to_string();
+        let mut args = vec![
             "new-session",
             "-d",
             "-s",
             "viewer",
             "-x",
-            &width.to_string(),
+            &width,
             "-y",
-            &height.to_string(),
+            &height,
             "-c",
-            &cao.work.path().display().to_string(),
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(["--".into(), "env".into(), "-u".into(), "TMUX".into()]);
-        for (key, value) in env.get_envs() {
-            if let Some(value) = value {
-                args.push(format!(
-                    "{}={}",
-                    key.to_string_lossy(),
-                    value.to_string_lossy()
-                ));
-            }
-        }
-        args.push(cao_bin().display().to_string());
-        args.push("tui".into());
-        let out = tui.tmux(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            &workdir,
+            "--",
+        ];
+        args.extend(program.iter().map(String::as_str));
+        let out = tui.tmux(&args);
         assert!(out.status.success(), "the viewer starts: {out:?}");
         tui.wait_for_screen("the first screen", |s| s.contains("terminals"));
         tui
@@ -475,5 +491,28 @@ fn the_filter_help_and_the_whole_answer() {
     assert!(
         answer.contains(&format!("\"terminal_id\":\"{reviewer}\"")),
         "{answer}"
+    );
+}
+
+#[test]
+fn enter_inside_tmux_switches_the_client_to_the_window() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    cao.ok(&["tui", "--window"]);
+    let tui = Tui::attached(&cao, &format!("cao-{sup}"), 80, 24)
+        .name(&sup, "SUPERVIS")
+        .name(&developer, "WORKER-1")
+        .name(&reviewer, "WORKER-2");
+    select_next(&tui, &developer);
+    tui.keys(&["Enter"]);
+    // The same client now shows the developer's window; the TUI keeps running in its own.
+    let switched = tui.wait_for_screen("the developer's window", |s| {
+        s.contains("profile developer") && !s.contains("Enter go")
+    });
+    assert!(switched.contains("fake answer: first task"), "{switched}");
+    let session = format!("={}", format_args!("cao-{sup}"));
+    let windows = cao.tmux(&["list-windows", "-t", &session, "-F", "#{window_name}"]);
+    assert!(
+        String::from_utf8_lossy(&windows.stdout).contains("cao-tui"),
+        "the TUI's window is still there"
     );
 }
