@@ -726,6 +726,25 @@ mod tests {
     }
 
     #[test]
+    fn the_data_version_moves_with_other_processes_writes_only() {
+        let (dir, display) = store();
+        let writer = Store::open(dir.path()).unwrap();
+        let before = display.data_version().unwrap();
+        display.pending_count("abcd1234").unwrap();
+        assert_eq!(
+            display.data_version().unwrap(),
+            before,
+            "reads do not move it"
+        );
+        writer.enqueue("user", "abcd1234", "hi").unwrap();
+        assert_ne!(
+            display.data_version().unwrap(),
+            before,
+            "another's commit does"
+        );
+    }
+
+    #[test]
     fn newer_schema_is_refused() {
         let (dir, s) = store();
         s.conn.pragma_update(None, "user_version", 99).unwrap();

@@ -95,6 +95,7 @@ fn apply(
             Ok(Shown::Switched) => {}
             Ok(Shown::Attach { session }) => {
                 // Hand the terminal to a tmux client until the user detaches.
+                let _ = execute!(std::io::stdout(), DisableBracketedPaste);
                 ratatui::try_restore()?;
                 let attached = engine.attach(&session);
                 *terminal = ratatui::try_init()?;
