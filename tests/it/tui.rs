@@ -516,3 +516,34 @@ fn enter_inside_tmux_switches_the_client_to_the_window() {
         "the TUI's window is still there"
     );
 }
+
+#[test]
+fn a_waiting_worker_stands_out_and_is_answered_from_the_tui() {
+    let (cao, sup, developer, reviewer) = supervisor_and_two_workers(Cao::new());
+    let tui = viewer(&cao, &sup, &developer, &reviewer, 80, 24);
+    select_next(&tui, &developer);
+    select_next(&tui, &reviewer);
+    cao.ok(&["send", &reviewer, "may I go on [[ask]]"]);
+    let asking = tui.wait_for_screen("the question counted and shown", |s| {
+        s.contains("1 waiting for an answer")
+            && row_shows(s, &reviewer, "waiting_user_answer")
+            && s.contains("asks: ")
+    });
+    let top: Vec<&str> = asking.lines().take(8).collect();
+    insta::assert_snapshot!("tui_waiting_80x24", tui.masked(&top.join("\n")));
+    tui.keys(&["a"]);
+    tui.wait_for_screen("the answer prompt with the question", |s| {
+        s.contains(&format!("answer {reviewer}")) && s.contains("Proceed with the change? (y/n)")
+    });
+    tui.type_text("y");
+    tui.keys(&["Enter"]);
+    tui.wait_for_screen("the answer typed", |s| {
+        s.contains(&format!("answered y to {reviewer}"))
+    });
+    wait_for("the worker to take the answer", SCREEN_TIMEOUT, || {
+        cao.ok(&["output", &reviewer]).trim() == "fake answer: you said y"
+    });
+    tui.wait_for_screen("nothing waiting any more", |s| {
+        !s.contains("waiting for an answer") && row_shows(s, &reviewer, "completed")
+    });
+}
