@@ -818,8 +818,12 @@ impl Engine {
     /// not terminals on screen and are left out). Terminals whose window is gone are cleaned
     /// up here (tmux is the truth for liveness).
     pub fn list(&self) -> Result<Vec<TerminalView>, EngineError> {
-        let panes = self.mux.list_panes()?;
+        // Records first, panes second: a terminal is recorded only after its window exists,
+        // so every record read here has its pane in the list unless it really ended. The
+        // other order forgot a worker whose record landed between the two reads (a `cao
+        // list` or `cao tui` during an `assign`: the worker kept running, unlisted).
         let records = self.store().terminals()?;
+        let panes = self.mux.list_panes()?;
         let mut views = Vec::new();
         for record in records {
             if record.kind == TerminalKind::Mailbox {

@@ -123,6 +123,12 @@ impl Tui {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with its colours (SGR escapes), as tmux keeps it.
+    fn styled_screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-e", "-t", "viewer"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Polls the screen until `cond` holds; returns that screen.
     fn wait_for_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + SCREEN_TIMEOUT;
@@ -531,6 +537,19 @@ fn a_waiting_worker_stands_out_and_is_answered_from_the_tui() {
     });
     let top: Vec<&str> = asking.lines().take(8).collect();
     insta::assert_snapshot!("tui_waiting_80x24", tui.masked(&top.join("\n")));
+    // In colour: the status on a magenta background (SGR 45, or colour 5 of the palette as
+    // tmux writes it), the others not.
+    let styled = tui.styled_screen();
+    let magenta = |line: &str| line.contains("[45m") || line.contains("48;5;5m");
+    let row = |id: &str| {
+        styled
+            .lines()
+            .find(|l| l.contains(id) && l.contains("fake"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(magenta(&row(&reviewer)), "{:?}", row(&reviewer));
+    assert!(!magenta(&row(&developer)), "{:?}", row(&developer));
     tui.keys(&["a"]);
     tui.wait_for_screen("the answer prompt with the question", |s| {
         s.contains(&format!("answer {reviewer}")) && s.contains("Proceed with the change? (y/n)")
