@@ -549,7 +549,12 @@ struct IdleCpu {
 /// Lets activity die down, then measures every cao process over `window`.
 fn idle_cpu(setup: &Setup, window: Duration) -> IdleCpu {
     std::thread::sleep(CPU_SETTLE);
-    let pids = cao_pids(&setup.cao);
+    cpu_of(setup, &cao_pids(&setup.cao), window)
+}
+
+/// The CPU of processes `pids` (and the children they reap) over `window`, in slices.
+fn cpu_of(setup: &Setup, pids: &[i32], window: Duration) -> IdleCpu {
+    let pids = pids.to_vec();
     let server: Vec<i32> = tmux_server_pid(setup).into_iter().collect();
     let (ticks_start, server_start) = (ticks_secs(&pids), thread_ns(&server));
     let started = Instant::now();
@@ -576,6 +581,88 @@ fn idle_cpu(setup: &Setup, window: Duration) -> IdleCpu {
 fn tmux_server_pid(setup: &Setup) -> Option<i32> {
     let out = setup.tmux(&["display-message", "-p", "#{pid}"]).ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// Terminals the TUI figure watches (issue 15: idle cost <= 0.5 % of a core with 20).
+const TUI_TERMINALS: usize = 20;
+
+/// `cao tui` (200x50, in a window of the bench's tmux server) watching idle terminals: its
+/// own CPU and that of the tmux clients it runs (its full lists' captures), per slice of
+/// [`CPU_WINDOW`], and the tmux server's meanwhile.
+fn tui_idle_cpu(setup: &Setup, terminals: usize) -> IdleCpu {
+    let home = std::env::var("CAO_HOME").expect("the bench sets CAO_HOME");
+    let out = setup
+        .tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "bench-tui",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "--",
+            "env",
+            &format!("CAO_HOME={home}"),
+            &format!("CAO_TMUX_SOCKET={}", setup.socket),
+            &setup.cao.display().to_string(),
+            "tui",
+        ])
+        .expect("tmux runs");
+    assert!(out.status.success(), "cao tui starts: {out:?}");
+    let pid: i32 = setup
+        .tmux(&["display-message", "-p", "-t", "bench-tui", "#{pane_pid}"])
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .expect("the TUI's pid");
+    let shown = format!("{terminals} terminals");
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !setup
+        .tmux(&["capture-pane", "-p", "-t", "bench-tui"])
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&shown))
+    {
+        assert!(Instant::now() < deadline, "cao tui never showed {shown}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(CPU_SETTLE);
+    let cpu = cpu_of(setup, &[pid], CPU_WINDOW);
+    let _ = setup.tmux(&["kill-session", "-t", "bench-tui"]);
+    cpu
+}
+
+/// Runs only the TUI figure (`cargo bench --bench orchestration -- tui`).
+fn tui_only(setup: &Setup) {
+    eprintln!("{TUI_TERMINALS} idle terminals and cao tui...");
+    let ids: Vec<String> = (0..TUI_TERMINALS)
+        .map(|_| setup.launch("developer"))
+        .collect();
+    let cpu = tui_idle_cpu(setup, ids.len());
+    print_tui_figure(&cpu, ids.len());
+}
+
+fn print_tui_figure(cpu: &IdleCpu, terminals: usize) {
+    print_table(
+        "cao tui",
+        &[Figure::new(
+            format!(
+                "cao tui idle, {terminals} terminals, per {:.0}s slice of {}s",
+                (CPU_WINDOW / CPU_SLICES).as_secs_f64(),
+                CPU_WINDOW.as_secs()
+            ),
+            Unit::Pct,
+            0.5,
+            cpu.slices.clone(),
+        )
+        .judged_on(cpu.mean)],
+    );
+    println!(
+        "\ncao tui over {} s: {:.4} % of one core by schedstat (itself and its reaped tmux clients; the judged mean), \
+         {:.3} % by utime+stime+cutime+cstime ticks; the tmux server meanwhile {:.4} %",
+        CPU_WINDOW.as_secs(),
+        cpu.mean,
+        cpu.whole,
+        cpu.tmux_server
+    );
 }
 
 /// Resident memory of a process in MB (`VmRSS`).
@@ -941,6 +1028,10 @@ fn status_calls(engine: &Engine, id: &str) -> Vec<f64> {
 
 fn main() {
     let setup = Setup::new();
+    if std::env::args().skip(1).any(|a| a == "tui") {
+        tui_only(&setup);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1129,6 +1220,9 @@ fn main() {
             cpu_main = Some(cpu);
         }
     }
+    eprintln!("cao tui over {TUI_TERMINALS} idle terminals...");
+    close(&engine, &extra[TUI_TERMINALS - 1..]);
+    let tui_cpu = tui_idle_cpu(&setup, TUI_TERMINALS);
     let cpu = cpu_main.expect("the 10-terminal window ran");
     main_rows.push(
         Figure::new(
@@ -1161,6 +1255,7 @@ fn main() {
     for note in &cpu_notes {
         println!("{note}");
     }
+    print_tui_figure(&tui_cpu, TUI_TERMINALS);
     println!("\nbench ran {:.0} s", begun.elapsed().as_secs_f64());
     let _ = std::io::stdout().flush();
     drop(user_client);

@@ -42,6 +42,9 @@ pub const CAO_KIMI_CLI_BIN: &str = "CAO_KIMI_CLI_BIN";
 pub const CAO_COPILOT_CLI_BIN: &str = "CAO_COPILOT_CLI_BIN";
 /// Absolute path of the Amazon Q CLI executable (`q`), overriding the `PATH` lookup.
 pub const CAO_Q_CLI_BIN: &str = "CAO_Q_CLI_BIN";
+/// Set by tmux inside a pane (`socket,pid,session`); tells `cao tui` whether it runs inside
+/// a client of cao's tmux server (Enter then switches that client instead of attaching).
+pub const TMUX: &str = "TMUX";
 /// Set by tmux inside a pane; lets a cao process without `CAO_TERMINAL_ID` find its terminal.
 pub const TMUX_PANE: &str = "TMUX_PANE";
 /// The user's home: base of the CLIs' own agent directories (`~/.kiro/agents`, ...) and of
@@ -53,7 +56,7 @@ pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Variables that make a CLI believe it runs nested inside another agent or tmux client;
 /// a worker must not inherit them from its caller.
 pub const NESTING_MARKERS: &[&str] = &[
-    "TMUX",
+    TMUX,
     "TMUX_PANE",
     "CLAUDECODE",
     "CLAUDE_CODE_ENTRYPOINT",

@@ -14,3 +14,4 @@ pub mod providers;
 pub mod records;
 pub mod remote;
 pub mod store;
+pub mod tui;

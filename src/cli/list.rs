@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use cao::engine::Engine;
+use cao::engine::{Engine, WorktreeState};
 
 /// Arguments of `cao list`.
 #[derive(Debug, clap::Args)]
@@ -50,23 +50,14 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
             t.provider,
             t.status,
             t.pending_messages,
-            tokens(t.usage.as_ref()),
+            cao::records::Usage::label(t.usage.as_ref()),
             t.worktree
                 .as_ref()
-                .map_or_else(|| "-".to_string(), super::worktrees::branch_state)
+                .map_or_else(|| "-".to_string(), WorktreeState::label)
         );
         if let Some(question) = &t.question {
             println!("{:<10} asks: {question}", "");
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `input/output` token counts, `-` where unknown.
-fn tokens(usage: Option<&cao::records::Usage>) -> String {
-    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
-    match usage {
-        Some(u) => format!("{}/{}", count(u.input_tokens), count(u.output_tokens)),
-        None => "-".into(),
-    }
 }

@@ -22,6 +22,7 @@ mod remote;
 mod send;
 mod shutdown;
 mod status;
+mod tui;
 mod worktrees;
 
 /// cao — CLI Agent Orchestrator: supervise AI coding agents in tmux over MCP.
@@ -59,6 +60,8 @@ enum Command {
     Install(install::Args),
     /// List the git worktrees cao made for workers (`clean` removes the empty ones).
     Worktrees(worktrees::Args),
+    /// See and steer every terminal from one screen (a terminal UI).
+    Tui(tui::Args),
     /// Show the effective configuration and where each value comes from.
     Config(config::Args),
     /// List the hosts workers can run on (`check NAME` says what one is missing).
@@ -134,6 +137,7 @@ fn engine_command(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Shutdown(args) => shutdown::run(&engine, args),
         Command::Profiles(args) => profiles::run(&engine, args),
+        Command::Tui(args) => tui::run(&engine, args),
         Command::Watch(args) => internal::watch(&engine, args),
         Command::McpServer
         | Command::Exec(_)

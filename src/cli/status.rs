@@ -18,12 +18,7 @@ pub fn run(engine: &Engine, args: TerminalArgs) -> anyhow::Result<ExitCode> {
     } else {
         match &view.worktree {
             None => println!("{}", view.status),
-            Some(w) => println!(
-                "{} ({} in {})",
-                view.status,
-                super::worktrees::branch_state(w),
-                w.path
-            ),
+            Some(w) => println!("{} ({} in {})", view.status, w.label(), w.path),
         }
         if let Some(question) = &view.question {
             println!("question: {question}");

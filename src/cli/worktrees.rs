@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use cao::engine::{Engine, WorktreeOutcome, WorktreeState};
+use cao::engine::{Engine, WorktreeOutcome};
 
 /// Arguments of `cao worktrees`.
 #[derive(Debug, clap::Args)]
@@ -58,7 +58,7 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
     println!("{:<10} {:<9} {:<40} PATH", "TERMINAL", "STATE", "BRANCH");
     for l in listings {
         let state = match &l.state {
-            Some(state) => branch_state(state),
+            Some(state) => state.label(),
             None => format!("{} (folder gone)", l.row.branch),
         };
         let running = if l.running { "running" } else { "ended" };
@@ -68,16 +68,4 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `cao/developer-1a2b3c4d*+2`: the branch, `*` when it has uncommitted changes, `+N`
-/// commits since the worker started.
-pub fn branch_state(state: &WorktreeState) -> String {
-    let dirty = if state.dirty { "*" } else { "" };
-    let ahead = if state.ahead > 0 {
-        format!("+{}", state.ahead)
-    } else {
-        String::new()
-    };
-    format!("{}{dirty}{ahead}", state.branch)
 }

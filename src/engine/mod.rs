@@ -23,6 +23,7 @@ use wait::Clock;
 
 mod answers;
 mod callers;
+mod display;
 mod inbox;
 mod launch;
 mod questions;
@@ -37,6 +38,7 @@ pub mod worktree;
 
 pub use answers::{Answer, AnswerSource};
 pub use callers::provider_for_client;
+pub use display::Shown;
 pub use inbox::{Delivery, sanitize as inbox_text};
 pub use launch::exec_from_spec as launch_exec;
 pub use questions::Answered;
@@ -74,6 +76,9 @@ pub enum EngineError {
     /// No such cao session.
     #[error("no cao session named '{0}'; see `cao list`")]
     UnknownSession(String),
+    /// A window was to open in a cao session, and none runs.
+    #[error("no cao session is running; start one with `cao launch`")]
+    NoSession,
     /// A provider asked for that is unknown or whose CLI is not installed.
     #[error("{reason}. Installed here: {}", installed_list(.installed))]
     ProviderUnavailable {
@@ -252,6 +257,11 @@ pub struct TerminalView {
     /// The host it runs on (`[hosts.NAME]`), for a terminal on another machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Unix milliseconds it was created, for the ages `cao tui` shows; kept out of JSON so
+    /// the shape of `list_terminals` and `cao list --json` stays as it is.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub created_at: i64,
 }
 
 /// A worktree cao made, as `cao worktrees` lists it.
@@ -826,8 +836,12 @@ impl Engine {
     /// not terminals on screen and are left out). Terminals whose window is gone are cleaned
     /// up here (tmux is the truth for liveness).
     pub fn list(&self) -> Result<Vec<TerminalView>, EngineError> {
-        let panes = self.mux.list_panes()?;
+        // Records first, panes second: a terminal is recorded only after its window exists,
+        // so every record read here has its pane in the list unless it really ended. The
+        // other order forgot a worker whose record landed between the two reads (a `cao
+        // list` or `cao tui` during an `assign`: the worker kept running, unlisted).
         let records = self.store().terminals()?;
+        let panes = self.mux.list_panes()?;
         let mut views = Vec::new();
         for record in records {
             if !record.kind.has_pane() {
@@ -882,6 +896,7 @@ impl Engine {
             worktree,
             question: live.question,
             host: None,
+            created_at: record.created_at,
         })
     }
 

@@ -83,6 +83,20 @@ pub struct WorktreeState {
     pub ahead: u32,
 }
 
+impl WorktreeState {
+    /// The branch as `cao list` and `cao tui` show it (`cao/developer-1a2b3c4d*+2`): `*`
+    /// for uncommitted changes, `+N` for the commits since the worker started.
+    pub fn label(&self) -> String {
+        let dirty = if self.dirty { "*" } else { "" };
+        let ahead = if self.ahead > 0 {
+            format!("+{}", self.ahead)
+        } else {
+            String::new()
+        };
+        format!("{}{dirty}{ahead}", self.branch)
+    }
+}
+
 /// What became of a worktree when its terminal ended (or `cao worktrees clean` looked at it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -133,6 +133,20 @@ impl FakeMux {
         self.state().attached.clone()
     }
 
+    /// Ok when a pane of `window_id` exists, tmux's refusal otherwise.
+    fn window_exists(&self, command: &str, window_id: &str) -> Result<(), MuxError> {
+        if self
+            .state()
+            .panes
+            .iter()
+            .any(|p| p.info.window_id == window_id)
+        {
+            Ok(())
+        } else {
+            Err(failed(command, format!("can't find window: {window_id}")))
+        }
+    }
+
     fn open(&self, window: &WindowSpec<'_>) -> PaneInfo {
         let (agent, screen) = (self.spawn)(window.argv);
         let mut state = self.state();
@@ -253,6 +267,18 @@ impl Mux for FakeMux {
 
     fn capture_all(&self, pane: &str) -> Result<String, MuxError> {
         self.feed("capture-pane", pane, &[Input::Look])
+    }
+
+    fn capture_styled(&self, pane: &str) -> Result<String, MuxError> {
+        self.capture(pane)
+    }
+
+    fn select_window(&self, window_id: &str) -> Result<(), MuxError> {
+        self.window_exists("select-window", window_id)
+    }
+
+    fn switch_client(&self, window_id: &str) -> Result<(), MuxError> {
+        self.window_exists("switch-client", window_id)
     }
 
     fn pipe_pane(&self, pane: &str, _shell_command: &str) -> Result<(), MuxError> {

@@ -146,6 +146,18 @@ pub trait Mux: Send + Sync {
     /// The whole scrollback and screen of a pane.
     fn capture_all(&self, pane: &str) -> Result<String, MuxError>;
 
+    /// The visible screen of a pane with its colours as SGR escape sequences (`cao tui`'s
+    /// preview shows the screen as the agent drew it; status is never read from this).
+    fn capture_styled(&self, pane: &str) -> Result<String, MuxError>;
+
+    /// Makes a window the current one of its session (what a client attached to the
+    /// session then shows).
+    fn select_window(&self, window_id: &str) -> Result<(), MuxError>;
+
+    /// Switches the tmux client this process runs in to a window's session and window
+    /// (`cao tui`'s Enter inside tmux).
+    fn switch_client(&self, window_id: &str) -> Result<(), MuxError>;
+
     /// Starts piping the pane's output to a shell command (the inbox watcher), replacing any
     /// pipe already open. The command is built by cao from its own path and ids only.
     fn pipe_pane(&self, pane: &str, shell_command: &str) -> Result<(), MuxError>;

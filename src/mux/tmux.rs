@@ -9,8 +9,8 @@ use std::io::Write;
 
 use tmux_interface::{
     CapturePane, DisplayMessage, HasSession, KillSession, KillWindow, ListPanes, ListSessions,
-    LoadBuffer, NewSession, NewWindow, PasteBuffer, PipePane, SendKeys, StdIO, Tmux, TmuxCommand,
-    TmuxCommands,
+    LoadBuffer, NewSession, NewWindow, PasteBuffer, PipePane, SelectWindow, SendKeys, StdIO,
+    SwitchClient, Tmux, TmuxCommand, TmuxCommands,
 };
 
 use super::{Mux, MuxError, PaneInfo, WindowSpec};
@@ -220,6 +220,26 @@ mod build {
         command.build()
     }
 
+    /// `capture-pane -p -e -J -t PANE`: the visible screen with its colours.
+    pub(super) fn capture_styled(pane: &str) -> TmuxCommand<'_> {
+        CapturePane::new()
+            .stdout()
+            .escape_sequences()
+            .join()
+            .target_pane(pane)
+            .build()
+    }
+
+    /// `select-window -t WINDOW`.
+    pub(super) fn select_window(window_id: &str) -> TmuxCommand<'_> {
+        SelectWindow::new().target_window(window_id).build()
+    }
+
+    /// `switch-client -t WINDOW`: the client of the calling process (found through `TMUX`).
+    pub(super) fn switch_client(window_id: &str) -> TmuxCommand<'_> {
+        SwitchClient::new().target_session(window_id).build()
+    }
+
     /// `pipe-pane -O -t PANE COMMAND` (the builder calls `-O` `stdin`).
     pub(super) fn pipe_pane<'a>(pane: &'a str, shell_command: &'a str) -> TmuxCommand<'a> {
         PipePane::new()
@@ -308,6 +328,18 @@ impl Mux for TmuxCli {
 
     fn capture_all(&self, pane: &str) -> Result<String, MuxError> {
         self.run_one(build::capture(pane, true))
+    }
+
+    fn capture_styled(&self, pane: &str) -> Result<String, MuxError> {
+        self.run_one(build::capture_styled(pane))
+    }
+
+    fn select_window(&self, window_id: &str) -> Result<(), MuxError> {
+        self.run_one(build::select_window(window_id)).map(drop)
+    }
+
+    fn switch_client(&self, window_id: &str) -> Result<(), MuxError> {
+        self.run_one(build::switch_client(window_id)).map(drop)
     }
 
     fn pipe_pane(&self, pane: &str, shell_command: &str) -> Result<(), MuxError> {

@@ -61,6 +61,15 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// `input/output` token counts as `cao list` and `cao tui` show them, `-` where unknown.
+    pub fn label(usage: Option<&Usage>) -> String {
+        let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+        match usage {
+            Some(u) => format!("{}/{}", count(u.input_tokens), count(u.output_tokens)),
+            None => "-".into(),
+        }
+    }
+
     /// Whether any count is known.
     pub fn is_known(&self) -> bool {
         self.input_tokens.is_some() || self.output_tokens.is_some() || self.cached_tokens.is_some()

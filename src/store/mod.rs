@@ -165,7 +165,8 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    fn as_str(self) -> &'static str {
+    /// The lowercase name used in the database, JSON and tables.
+    pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Pending => "pending",
             MessageStatus::Delivering => "delivering",
@@ -581,6 +582,15 @@ impl Store {
         )?)
     }
 
+    /// A number that changes whenever another connection commits a write (SQLite's
+    /// `PRAGMA data_version`): one cheap query tells a display (`cao tui`) whether any
+    /// terminal or message changed since it last looked, with no need to re-read them.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
     /// How many messages wait for a receiver (`cao list` shows it for every terminal).
     pub fn pending_count(&self, receiver: &str) -> Result<u32, StoreError> {
         Ok(self.conn.query_row(
@@ -860,6 +870,25 @@ mod tests {
         let m = s.message(m.id).unwrap().unwrap();
         assert_eq!(m.status, MessageStatus::Failed);
         assert_eq!(m.error.as_deref(), Some("receiver exited"));
+    }
+
+    #[test]
+    fn the_data_version_moves_with_other_processes_writes_only() {
+        let (dir, display) = store();
+        let writer = Store::open(dir.path()).unwrap();
+        let before = display.data_version().unwrap();
+        display.pending_count("abcd1234").unwrap();
+        assert_eq!(
+            display.data_version().unwrap(),
+            before,
+            "reads do not move it"
+        );
+        writer.enqueue("user", "abcd1234", "hi").unwrap();
+        assert_ne!(
+            display.data_version().unwrap(),
+            before,
+            "another's commit does"
+        );
     }
 
     #[test]

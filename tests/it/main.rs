@@ -18,4 +18,5 @@ mod records;
 mod reliability;
 mod snapshots;
 mod supervisors;
+mod tui;
 mod worktrees;

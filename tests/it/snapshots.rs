@@ -46,6 +46,7 @@ fn cli_help() {
         Some("install"),
         Some("profiles"),
         Some("config"),
+        Some("tui"),
     ] {
         let mut args: Vec<&str> = sub.into_iter().collect();
         args.push("--help");
