@@ -22,6 +22,8 @@ pub enum Command {
     Send(SendArgs),
     /// One terminal's live view.
     View(IdArgs),
+    /// A terminal's view once its turn has settled (or `--wait` seconds have passed).
+    Wait(WaitArgs),
     /// Every terminal's live view.
     List,
     /// A terminal's last answer.
@@ -32,6 +34,15 @@ pub enum Command {
     Collect(CollectArgs),
     /// Mark collected replies delivered.
     Ack(AckArgs),
+}
+
+/// Arguments of `_remote wait`.
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    terminal_id: String,
+    /// Longest wait, in seconds.
+    #[arg(long, default_value_t = 0)]
+    wait: u64,
 }
 
 /// Arguments of `_remote collect`.
@@ -70,6 +81,9 @@ pub struct LaunchArgs {
     /// The terminal on the calling machine this one reports to: its replies wait here.
     #[arg(long)]
     reply_to: Option<String>,
+    /// The launch's key: a retry with the same key gets the terminal the first try made.
+    #[arg(long)]
+    key: Option<String>,
 }
 
 /// Arguments of `_remote send`.
@@ -104,6 +118,17 @@ pub fn run(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
                 Some(d) => d,
                 None => std::env::current_dir()?,
             };
+            if let Some(id) = a
+                .key
+                .as_deref()
+                .map(|k| engine.launched_with(k))
+                .transpose()?
+                .flatten()
+            {
+                engine.wait_ready(&id, READY_TIMEOUT)?;
+                super::print_json(&engine.view(&id)?)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let caller = a
                 .reply_to
                 .as_deref()
@@ -119,6 +144,9 @@ pub fn run(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
                 initial_message: task,
                 ..Default::default()
             })?;
+            if let Some(key) = &a.key {
+                engine.remember_launch(key, &record.id)?;
+            }
             engine.wait_ready(&record.id, READY_TIMEOUT)?;
             super::print_json(&engine.view(&record.id)?)?;
         }
@@ -132,6 +160,9 @@ pub fn run(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
             })?;
         }
         Command::View(a) => super::print_json(&engine.view(&a.terminal_id)?)?,
+        Command::Wait(a) => {
+            super::print_json(&engine.wait_settled(&a.terminal_id, Duration::from_secs(a.wait))?)?
+        }
         Command::List => super::print_json(&engine.list()?)?,
         Command::Answer(a) => {
             super::print_json(&RemoteAnswer::from(engine.answer(&a.terminal_id)?))?

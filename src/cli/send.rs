@@ -22,16 +22,14 @@ pub fn run(engine: &Engine, args: Args) -> anyhow::Result<ExitCode> {
         args.message
     };
     let sender = engine.caller()?.map_or(USER_SENDER.to_string(), |t| t.id);
+    let message = engine.post(&sender, &args.terminal_id, &body)?;
     if let Some((_, host)) = engine.remote_terminal(&args.terminal_id)? {
-        let key = uuid::Uuid::new_v4().to_string();
-        let sent = engine.send_remote(&host, &args.terminal_id, &sender, &body, &key)?;
         println!(
             "message {} queued for {} on host {}: it is typed as soon as the terminal is idle",
-            sent.message_id, args.terminal_id, host.name
+            message.id, args.terminal_id, host.name
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let message = engine.post(&sender, &args.terminal_id, &body)?;
     // An idle terminal's watcher types within a few ms: a moment's patience tells which it
     // was (a busy terminal keeps it queued far longer).
     let status = engine.wait_delivered(message.id, std::time::Duration::from_millis(500))?;

@@ -1305,6 +1305,9 @@ impl Engine {
     /// `CAO_ENABLE_SENDER_ID_INJECTION`, the text gains the sender's id and how to reply.
     pub fn post(&self, sender: &str, receiver: &str, body: &str) -> Result<Message, EngineError> {
         check_message(body)?;
+        if let Some((_, host)) = self.remote_terminal(receiver)? {
+            return self.post_remote(&host, sender, receiver, body);
+        }
         let body = if env::flag(env::CAO_ENABLE_SENDER_ID_INJECTION) && sender != USER_SENDER {
             format!(
                 "{body}\n\n[cao] From terminal {sender}; to reply, call send_message with receiver_id \"{sender}\"."

@@ -18,6 +18,10 @@ use crate::providers::Status;
 use crate::remote::{CALL_TIMEOUT, Host, LAUNCH_TIMEOUT, RemoteError};
 use crate::store::{Message, MessageStatus, RemoteTerminal, TerminalKind, TerminalRecord, now_ms};
 
+/// Longest a remote handoff's call waits there for the worker's turn to settle.
+const SETTLE_WAIT: Duration = Duration::from_secs(20);
+/// How often the waiting end looks at the screen between doorbells.
+const SETTLE_TICK: Duration = Duration::from_millis(250);
 /// How long a collector's call waits there for a reply before it asks again (a long poll:
 /// an idle link costs one ssh round trip per this period).
 const COLLECT_WAIT: Duration = Duration::from_secs(20);
@@ -182,8 +186,14 @@ impl Engine {
         if let Some(id) = reply_to {
             args.extend(["--reply-to", id]);
         }
-        let mut view: TerminalView =
-            host.call(&args, req.initial_message.as_deref(), LAUNCH_TIMEOUT)?;
+        // A launch key: a launch retried after its reply was lost finds the terminal the
+        // first try made instead of starting a second worker.
+        let key = uuid::Uuid::new_v4().to_string();
+        args.extend(["--key", key.as_str()]);
+        let deadline = self.clock.now() + LAUNCH_TIMEOUT;
+        let mut view: TerminalView = retry_transient(self, deadline, || {
+            Ok(host.call(&args, req.initial_message.as_deref(), LAUNCH_TIMEOUT)?)
+        })?;
         view.host = Some(host.name.clone());
         self.store().insert_remote(&RemoteTerminal {
             id: view.id.clone(),
@@ -196,6 +206,42 @@ impl Engine {
         })?;
         tracing::info!(terminal = %view.id, host = %host.name, "remote terminal created");
         Ok(view)
+    }
+
+    /// The terminal a remote launch with `key` made here, if one did (and still lives).
+    pub fn launched_with(&self, key: &str) -> Result<Option<String>, EngineError> {
+        let Some(path) = self.launch_key_path(key) else {
+            return Ok(None);
+        };
+        let Ok(id) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        let id = id.trim().to_string();
+        Ok(self.terminal(&id).is_ok().then_some(id))
+    }
+
+    /// Notes that the remote launch with `key` made terminal `id`.
+    pub fn remember_launch(&self, key: &str, id: &str) -> Result<(), EngineError> {
+        let path = self.launch_key_path(key).ok_or_else(|| {
+            EngineError::Remote(RemoteError::Failed {
+                host: "here".into(),
+                message: format!("{key:?} is not a launch key (letters, digits and '-')"),
+            })
+        })?;
+        let io = |source| EngineError::Io {
+            what: format!("cannot write {}", path.display()),
+            source,
+        };
+        std::fs::create_dir_all(path.parent().expect("a launches folder")).map_err(io)?;
+        std::fs::write(&path, id).map_err(io)
+    }
+
+    /// Where the terminal of launch `key` is noted; `None` for a key that is no file name.
+    fn launch_key_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        let valid = !key.is_empty()
+            && key.len() <= 64
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        valid.then(|| self.home().join("launches").join(key))
     }
 
     /// The live view of a remote terminal.
@@ -212,12 +258,27 @@ impl Engine {
         let rows = self.store().remotes()?;
         let mut out = Vec::new();
         let mut hosts: Vec<&str> = rows.iter().map(|r| r.host.as_str()).collect();
+        hosts.sort_unstable();
         hosts.dedup();
-        for name in hosts {
+        // Every host at once: one slow or unreachable host does not hold up the others.
+        let listings: Vec<Result<Vec<TerminalView>, EngineError>> = std::thread::scope(|s| {
+            let calls: Vec<_> = hosts
+                .iter()
+                .map(|name| {
+                    let host = self.host(name);
+                    s.spawn(move || {
+                        let host = host?;
+                        Ok(host.call::<Vec<TerminalView>>(&["list"], None, CALL_TIMEOUT)?)
+                    })
+                })
+                .collect();
+            calls
+                .into_iter()
+                .map(|c| c.join().expect("a host listing does not panic"))
+                .collect()
+        });
+        for (name, listed) in hosts.into_iter().zip(listings) {
             let mine: Vec<&RemoteTerminal> = rows.iter().filter(|r| r.host == name).collect();
-            let listed: Result<Vec<TerminalView>, EngineError> = self
-                .host(name)
-                .and_then(|h| Ok(h.call::<Vec<TerminalView>>(&["list"], None, CALL_TIMEOUT)?));
             match listed {
                 Ok(views) => {
                     for row in mine {
@@ -260,6 +321,73 @@ impl Engine {
             Some(body),
             CALL_TIMEOUT,
         )?)
+    }
+
+    /// [`Engine::post`] to a terminal on another host: stored in that host's inbox (typed
+    /// there when it is idle), under a fresh delivery key, so the send is retried across a
+    /// dropped connection without a second copy. The message returned is the remote one.
+    pub(super) fn post_remote(
+        &self,
+        host: &Host,
+        sender: &str,
+        receiver: &str,
+        body: &str,
+    ) -> Result<Message, EngineError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let deadline = self.clock.now() + CALL_TIMEOUT;
+        let sent = retry_transient(self, deadline, || {
+            self.send_remote(host, receiver, sender, body, &key)
+        })?;
+        let now = now_ms();
+        Ok(Message {
+            id: sent.message_id,
+            sender_id: sender.to_string(),
+            receiver_id: receiver.to_string(),
+            body: body.to_string(),
+            status: MessageStatus::Pending,
+            created_at: now,
+            updated_at: now,
+            error: None,
+        })
+    }
+
+    /// A remote terminal's view once its turn has settled there (completed, error, asking),
+    /// or after `wait_secs`: one long-polled call instead of a look every tick.
+    fn remote_settled(
+        &self,
+        host: &Host,
+        id: &str,
+        wait_secs: u64,
+    ) -> Result<TerminalView, EngineError> {
+        let secs = wait_secs.to_string();
+        let mut view: TerminalView = host.call(
+            &["wait", id, "--wait", &secs],
+            None,
+            Duration::from_secs(wait_secs) + CALL_TIMEOUT,
+        )?;
+        view.host = Some(host.name.clone());
+        Ok(view)
+    }
+
+    /// The view of terminal `id` once its turn has settled (completed, error, asking its
+    /// user) or `wait` has passed (`cao _remote wait`): woken by its hooks and watcher, with
+    /// a short tick for what only the screen shows.
+    pub fn wait_settled(&self, id: &str, wait: Duration) -> Result<TerminalView, EngineError> {
+        let record = self.terminal(id)?;
+        let mut waiter = watcher::Waiter::new(&self.record_files(&record).run_dir);
+        let deadline = self.clock.now() + wait;
+        let settled = self.wait_until(deadline, SETTLE_TICK, Some(&mut waiter), || {
+            let view = self.view(id)?;
+            let done = matches!(
+                view.status,
+                Status::Completed | Status::Error | Status::WaitingUserAnswer
+            );
+            Ok::<_, EngineError>(done.then_some(view))
+        })?;
+        match settled {
+            Some(view) => Ok(view),
+            None => self.view(id),
+        }
     }
 
     /// A remote terminal's last answer.
@@ -469,6 +597,7 @@ impl Engine {
         let host = self.host(req.host.as_deref().unwrap_or_default())?;
         let id = view.id.clone();
         let mut last_error: Option<String> = None;
+        let mut asking_since: Option<Instant> = None;
         loop {
             if cancel.load(Ordering::SeqCst) {
                 let _ = self.close_remote(&host, &id);
@@ -482,9 +611,34 @@ impl Engine {
                     what: "finish its turn on its host",
                 });
             }
-            match self.remote_view(&host, &id) {
+            let wait = deadline
+                .saturating_duration_since(now)
+                .min(SETTLE_WAIT)
+                .as_secs()
+                .max(1);
+            let mut pause = Duration::ZERO;
+            match self.remote_settled(&host, &id, wait) {
                 Ok(view) => {
                     last_error = None;
+                    if view.status == Status::WaitingUserAnswer {
+                        let since = *asking_since.get_or_insert(now);
+                        if now - since > super::questions::grace() {
+                            return Err(EngineError::Stuck {
+                                id: id.clone(),
+                                status: Status::WaitingUserAnswer,
+                                detail: format!(
+                                    "it has waited {}s on host {} for an answer to: {}\nIt is still running there: answer it with answer_user_prompt there, or read it with `cao output {id}`.",
+                                    (now - since).as_secs(),
+                                    host.name,
+                                    view.question.as_deref().unwrap_or("(its screen)")
+                                ),
+                            });
+                        }
+                        // The host answers at once while it asks: look again in a moment.
+                        pause = REMOTE_TICK;
+                    } else {
+                        asking_since = None;
+                    }
                     progress(Progress {
                         terminal_id: id.clone(),
                         status: view.status,
@@ -511,6 +665,7 @@ impl Engine {
                         tracing::warn!(terminal = %id, host = %host.name, "lost the link, reconnecting: {e}");
                     }
                     last_error = Some(e.to_string());
+                    pause = REMOTE_TICK;
                 }
                 Err(EngineError::Remote(RemoteError::Failed { message, .. }))
                     if message.contains("no terminal") =>
@@ -523,7 +678,9 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             }
-            pause_until(self, REMOTE_TICK, deadline, cancel);
+            if !pause.is_zero() {
+                pause_until(self, pause, deadline, cancel);
+            }
         }
         let answer = retry_transient(self, deadline, || self.remote_answer(&host, &id))?;
         if let Err(e) = self.close_remote(&host, &id) {

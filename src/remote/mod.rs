@@ -304,9 +304,13 @@ fn quote(word: &str) -> String {
     crate::mux::shell_quote(word)
 }
 
-/// The last non-empty line of `text`.
+/// The last line of `text` that says something: not empty, not ssh's note that it added a
+/// host key (which precedes the real reason).
 fn last_line(text: &str) -> Option<&str> {
-    text.lines().rev().map(str::trim).find(|l| !l.is_empty())
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
 }
 
 /// Creates `dir` readable only by this user: ssh refuses a control socket others can reach.

@@ -253,6 +253,49 @@ async fn a_handoff_survives_its_ssh_connection_being_cut() {
     drop(client);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handoff_survives_the_remote_watcher_being_killed() {
+    let Some(link) = Link::new("a_handoff_survives_the_remote_watcher_being_killed") else {
+        return;
+    };
+    let client = std::sync::Arc::new(mcp(&link.local).await);
+    let task = "a job whose watcher dies [[sleep 4]]";
+    let call = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            call_tool(
+                &*client,
+                "handoff",
+                json!({"agent_profile": "developer", "message": task, "host": "far", "timeout": 120}),
+            )
+            .await
+        })
+    };
+    wait_for("the worker working there", Duration::from_secs(60), || {
+        link.remote
+            .list()
+            .first()
+            .is_some_and(|t| t["status"] == "processing")
+    });
+    let worker = link.remote.list()[0]["id"].as_str().unwrap().to_string();
+    let watchers = crate::util::processes_matching(&format!("_watch {worker}"));
+    assert!(!watchers.is_empty(), "no watcher of {worker} found");
+    for pid in watchers {
+        // SAFETY: kill(2) on the watcher the remote cao started for this test's worker.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    let result = call.await.unwrap();
+    assert_eq!(result.is_error, Some(false), "{}", result_text(&result));
+    assert_eq!(
+        result.structured_content.unwrap()["output"],
+        format!("fake answer: {task}")
+    );
+    assert!(link.remote.list().is_empty());
+    drop(client);
+}
+
 /// Messages per direction in the bulk test.
 const BULK: usize = 200;
 
