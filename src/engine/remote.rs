@@ -18,6 +18,10 @@ use crate::providers::Status;
 use crate::remote::{CALL_TIMEOUT, Host, LAUNCH_TIMEOUT, RemoteError};
 use crate::store::{Message, MessageStatus, RemoteTerminal, TerminalKind, TerminalRecord, now_ms};
 
+/// How long a launch or a send is tried again after the link failed: long enough for a
+/// blip, short enough that a host that is down fails within 10 s (a handoff already
+/// running retries until its own timeout).
+const RETRY_WINDOW: Duration = Duration::from_secs(8);
 /// Longest a remote handoff's call waits there for the worker's turn to settle.
 const SETTLE_WAIT: Duration = Duration::from_secs(20);
 /// How often the waiting end looks at the screen between doorbells.
@@ -190,7 +194,7 @@ impl Engine {
         // first try made instead of starting a second worker.
         let key = uuid::Uuid::new_v4().to_string();
         args.extend(["--key", key.as_str()]);
-        let deadline = self.clock.now() + LAUNCH_TIMEOUT;
+        let deadline = self.clock.now() + RETRY_WINDOW;
         let mut view: TerminalView = retry_transient(self, deadline, || {
             Ok(host.call(&args, req.initial_message.as_deref(), LAUNCH_TIMEOUT)?)
         })?;
@@ -334,7 +338,7 @@ impl Engine {
         body: &str,
     ) -> Result<Message, EngineError> {
         let key = uuid::Uuid::new_v4().to_string();
-        let deadline = self.clock.now() + CALL_TIMEOUT;
+        let deadline = self.clock.now() + RETRY_WINDOW;
         let sent = retry_transient(self, deadline, || {
             self.send_remote(host, receiver, sender, body, &key)
         })?;

@@ -16,8 +16,9 @@ use wait_timeout::ChildExt;
 
 use crate::config::HostConfig;
 
-/// How long ssh may take to connect before the host counts as unreachable.
-const CONNECT_TIMEOUT_SECS: u32 = 10;
+/// How long ssh may take to connect before the host counts as unreachable (under the 10 s
+/// in which a down host must be reported).
+const CONNECT_TIMEOUT_SECS: u32 = 8;
 /// How long an idle master connection stays up for the next call.
 const CONTROL_PERSIST_SECS: u32 = 120;
 /// Bound on a remote call that is not a launch (status, send, output).
