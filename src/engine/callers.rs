@@ -166,24 +166,16 @@ impl Engine {
 
     /// A mailbox for a caller outside tmux, owned by this process.
     fn open_mailbox(&self, provider: Option<&str>) -> Result<TerminalRecord, EngineError> {
-        let now = now_ms();
-        let record = TerminalRecord {
-            id: super::new_terminal_id(),
-            session: String::new(),
-            window_id: String::new(),
-            pane_id: String::new(),
-            provider: provider.unwrap_or(UNKNOWN_PROVIDER).to_string(),
-            profile: MAILBOX_PROFILE.to_string(),
-            created_by: None,
-            working_dir: std::env::current_dir()
+        let record = TerminalRecord::paneless(
+            super::new_terminal_id(),
+            TerminalKind::Mailbox,
+            provider.unwrap_or(UNKNOWN_PROVIDER).to_string(),
+            MAILBOX_PROFILE.to_string(),
+            std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
-            created_at: now,
-            last_active: now,
-            kind: TerminalKind::Mailbox,
-            owner_pid: Some(std::process::id()),
-            cao_tools: None,
-        };
+            Some(std::process::id()),
+        );
         self.store().insert_terminal(&record)?;
         self.make_run_dir(&record.id)?;
         Ok(record)

@@ -342,17 +342,13 @@ impl Engine {
         let sent = retry_transient(self, deadline, || {
             self.send_remote(host, receiver, sender, body, &key)
         })?;
-        let now = now_ms();
-        Ok(Message {
-            id: sent.message_id,
-            sender_id: sender.to_string(),
-            receiver_id: receiver.to_string(),
-            body: body.to_string(),
-            status: MessageStatus::Pending,
-            created_at: now,
-            updated_at: now,
-            error: None,
-        })
+        Ok(Message::pending(
+            sent.message_id,
+            sender,
+            receiver,
+            body,
+            now_ms(),
+        ))
     }
 
     /// A remote terminal's view once its turn has settled there (completed, error, asking),
@@ -436,22 +432,14 @@ impl Engine {
                 message: format!("terminal id {id} is taken by a terminal of this machine"),
             }));
         }
-        let now = now_ms();
-        let record = TerminalRecord {
-            id: id.to_string(),
-            session: String::new(),
-            window_id: String::new(),
-            pane_id: String::new(),
-            provider: "remote".into(),
-            profile: "relay".into(),
-            created_by: None,
-            working_dir: String::new(),
-            created_at: now,
-            last_active: now,
-            kind: TerminalKind::Relay,
-            owner_pid: None,
-            cao_tools: None,
-        };
+        let record = TerminalRecord::paneless(
+            id.to_string(),
+            TerminalKind::Relay,
+            "remote".into(),
+            "relay".into(),
+            String::new(),
+            None,
+        );
         self.store().insert_terminal(&record)?;
         self.make_run_dir(id)?;
         Ok(record)

@@ -61,6 +61,35 @@ pub struct TerminalRecord {
     pub cao_tools: Option<Vec<String>>,
 }
 
+impl TerminalRecord {
+    /// A terminal with no tmux pane (a caller's mailbox, a remote creator's relay), made now.
+    pub fn paneless(
+        id: String,
+        kind: TerminalKind,
+        provider: String,
+        profile: String,
+        working_dir: String,
+        owner_pid: Option<u32>,
+    ) -> TerminalRecord {
+        let now = now_ms();
+        TerminalRecord {
+            id,
+            session: String::new(),
+            window_id: String::new(),
+            pane_id: String::new(),
+            provider,
+            profile,
+            created_by: None,
+            working_dir,
+            created_at: now,
+            last_active: now,
+            kind,
+            owner_pid,
+            cao_tools: None,
+        }
+    }
+}
+
 /// A terminal this machine started on another host (`[hosts.NAME]`): the host's own store
 /// holds it; this row is how `cao list` and the forwarding commands find it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -204,6 +233,22 @@ pub struct Message {
     pub updated_at: i64,
     /// Why delivery failed.
     pub error: Option<String>,
+}
+
+impl Message {
+    /// A message just stored, waiting for delivery.
+    pub fn pending(id: i64, sender: &str, receiver: &str, body: &str, at: i64) -> Message {
+        Message {
+            id,
+            sender_id: sender.to_string(),
+            receiver_id: receiver.to_string(),
+            body: body.to_string(),
+            status: MessageStatus::Pending,
+            created_at: at,
+            updated_at: at,
+            error: None,
+        }
+    }
 }
 
 /// Schema version this build writes (`PRAGMA user_version`).
@@ -494,16 +539,13 @@ impl Store {
             "INSERT INTO inbox (sender_id, receiver_id, body, status, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
             params![sender, receiver, body, now],
         )?;
-        Ok(Message {
-            id: self.conn.last_insert_rowid(),
-            sender_id: sender.to_string(),
-            receiver_id: receiver.to_string(),
-            body: body.to_string(),
-            status: MessageStatus::Pending,
-            created_at: now,
-            updated_at: now,
-            error: None,
-        })
+        Ok(Message::pending(
+            self.conn.last_insert_rowid(),
+            sender,
+            receiver,
+            body,
+            now,
+        ))
     }
 
     /// Stores a message under its delivery `key` unless one with that key is stored for

@@ -37,6 +37,31 @@ impl Link {
         })
     }
 
+    /// Starts a handoff of `task` to host `far` in the background and returns once its
+    /// worker is working there.
+    fn handoff_working(
+        &self,
+        client: &std::sync::Arc<rmcp::service::RunningService<rmcp::RoleClient, ()>>,
+        task: &'static str,
+    ) -> tokio::task::JoinHandle<rmcp::model::CallToolResult> {
+        let client = client.clone();
+        let call = tokio::spawn(async move {
+            call_tool(
+                &*client,
+                "handoff",
+                json!({"agent_profile": "developer", "message": task, "host": "far", "timeout": 120}),
+            )
+            .await
+        });
+        wait_for("the worker working there", Duration::from_secs(60), || {
+            self.remote
+                .list()
+                .first()
+                .is_some_and(|t| t["status"] == "processing")
+        });
+        call
+    }
+
     /// Ends the shared ssh connection, as a network drop would; whether there was one.
     fn cut(&self) -> bool {
         let control = self.local.home.path().join("ssh/%C");
@@ -222,24 +247,8 @@ async fn a_handoff_survives_its_ssh_connection_being_cut() {
     };
     let client = std::sync::Arc::new(mcp(&link.local).await);
     let task = "a long job [[sleep 6]]";
-    let call = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            call_tool(
-                &*client,
-                "handoff",
-                json!({"agent_profile": "developer", "message": task, "host": "far", "timeout": 120}),
-            )
-            .await
-        })
-    };
-    // Once the worker works there, cut the link twice.
-    wait_for("the worker working there", Duration::from_secs(60), || {
-        link.remote
-            .list()
-            .first()
-            .is_some_and(|t| t["status"] == "processing")
-    });
+    let call = link.handoff_working(&client, task);
+    // While the worker works there, cut the link twice.
     assert!(link.cut(), "no ssh connection to cut");
     std::thread::sleep(Duration::from_millis(2500));
     let cut_again = link.cut();
@@ -267,23 +276,7 @@ async fn a_handoff_survives_the_remote_watcher_being_killed() {
     };
     let client = std::sync::Arc::new(mcp(&link.local).await);
     let task = "a job whose watcher dies [[sleep 4]]";
-    let call = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            call_tool(
-                &*client,
-                "handoff",
-                json!({"agent_profile": "developer", "message": task, "host": "far", "timeout": 120}),
-            )
-            .await
-        })
-    };
-    wait_for("the worker working there", Duration::from_secs(60), || {
-        link.remote
-            .list()
-            .first()
-            .is_some_and(|t| t["status"] == "processing")
-    });
+    let call = link.handoff_working(&client, task);
     let worker = link.remote.list()[0]["id"].as_str().unwrap().to_string();
     let watchers = crate::util::processes_matching(&format!("_watch {worker}"));
     assert!(!watchers.is_empty(), "no watcher of {worker} found");
